@@ -1,0 +1,1 @@
+"""The write side: command models, one handler per command, the application that saves them."""

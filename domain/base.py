@@ -1,0 +1,71 @@
+"""The base aggregate: every event carries client id, business time, record time and actor.
+
+Events are explicit nested classes (their class name is the event type of the contract, e.g.
+`ContactLogged`) with an `apply()` that only assigns. Rules live in the public methods, so a
+rule added later never breaks loading old history (STYLE.md habit 1). Times and ids arrive as
+arguments: replay is a pure function of the stored events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import InvalidTransitionError
+from domain.values import Meta
+
+A = TypeVar("A", bound="CrmAggregate")
+
+
+class CrmAggregate(Aggregate):
+    """Base of every aggregate. `timestamp` of the library's events is the record time."""
+
+    if TYPE_CHECKING:  # assigned by the created event's apply()
+        client_id: UUID | None
+
+    class Event(Aggregate.Event):
+        client_id: UUID | None
+        occurred_at: datetime
+        actor: str
+        actor_role: str
+
+        # Names of fields holding personal data (encrypted per client at rest, §8).
+        PERSONAL: ClassVar[tuple[str, ...]] = ()
+
+        @property
+        def recorded_at(self) -> datetime:
+            return self.timestamp
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+    @classmethod
+    def _start(cls: type[A], event_class: type[Any], *, id: UUID, client_id: UUID | None,  # noqa: A002
+               meta: Meta, **fields: Any) -> A:
+        return cls._create(
+            event_class, id=id, timestamp=meta.recorded_at, client_id=client_id,
+            occurred_at=meta.occurred_at, actor=meta.actor, actor_role=meta.actor_role, **fields,
+        )
+
+    def _emit(self, event_class: type[Any], meta: Meta, **fields: Any) -> None:
+        self.trigger_event(
+            event_class, timestamp=meta.recorded_at, client_id=self.client_id,
+            occurred_at=meta.occurred_at, actor=meta.actor, actor_role=meta.actor_role, **fields,
+        )
+
+    @staticmethod
+    def _require(condition: bool, message: str) -> None:
+        if not condition:
+            raise InvalidTransitionError(message)
+
+
+_EVENT_NS = UUID("6f1c2a43-9a4e-4c36-9f7e-3b0d2f1b8a11")
+
+
+def event_id_of(originator_id: UUID, originator_version: int) -> UUID:
+    """The stable id of an event: derived from its stream and version, so it is never stored twice
+    and is the same on every replay, export and Kafka copy."""
+    return uuid5(_EVENT_NS, f"{originator_id}:{originator_version}")
