@@ -65,12 +65,21 @@ class CrmApplication(Application[UUID]):
 
     def __init__(self, env: dict[str, str] | None = None, *,
                  clock: Callable[[], datetime],
-                 position_of: Callable[[UUID, int], int | None],
                  new_id: Callable[[], UUID] = uuid4) -> None:
         super().__init__(env)
         self._clock = clock
-        self._position_of = position_of
         self._new_id = new_id
+        # Set by the composition root: the store-specific (stream, version) -> position lookup.
+        self.position_of: Callable[[UUID, int], int | None] = lambda _s, _v: None
+        # Called with the last position after every save (wakes in-process projections).
+        self.saved_listeners: list[Callable[[int], None]] = []
+
+    def _notify(self, recordings: list[Any]) -> None:
+        super()._notify(recordings)
+        if recordings:
+            last = max(r.notification.id for r in recordings)
+            for listener in self.saved_listeners:
+                listener(last)
 
     def execute(self, commands: Sequence[Command], actor: Actor, *,
                 idempotency_key: str | None = None,
@@ -151,5 +160,5 @@ class CrmApplication(Application[UUID]):
         if record.request_hash != request_hash:
             raise IdempotencyConflictError(
                 "this Idempotency-Key was used before with a different request")
-        lookup = lambda k: self._position_of(*k)  # noqa: E731
+        lookup = lambda k: self.position_of(*k)  # noqa: E731
         return Receipt([self._written(s, lookup) for s in record.results], replayed=True)

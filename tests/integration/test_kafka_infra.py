@@ -133,6 +133,18 @@ def test_topic_ids_omits_missing_topics(kafka_broker: BrokerHandle) -> None:
     assert uuid.UUID(ids[present])
 
 
+def test_clients_never_auto_create_topics(kafka_broker: BrokerHandle, stack: ExitStack) -> None:
+    # kafka-python 3.0.12 drops allow_auto_create_topics=False unless infra.kafka
+    # re-applies it; without that, a subscribed consumer creates the topic at once.
+    bootstrap = kafka_broker.bootstrap
+    missing = _unique("crm-never-created")
+    consumer = _consumer(stack, bootstrap, _unique("crm-group"), [missing])
+
+    assert _poll_until(consumer, lambda got: False, timeout=1.0) == []
+
+    assert topic_ids(bootstrap, [missing]) == {}
+
+
 def test_cluster_fingerprint_is_the_broker_cluster_id(kafka_broker: BrokerHandle) -> None:
     fingerprint = cluster_fingerprint(kafka_broker.bootstrap)
 

@@ -1,0 +1,1 @@
+"""HTTP (FastAPI) and CLI entry points: the only place errors are mapped to HTTP."""

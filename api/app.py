@@ -1,0 +1,73 @@
+"""The app factory: builds a FastAPI app around a container (or builds one from settings)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import Gauge
+from sqlalchemy import text
+
+from api import errors
+from api.deps import Services
+from api.routers import batch, clients, health, writes
+from infra.bootstrap import Container, build
+from infra.settings import Settings
+
+_LAG = Gauge("crm_projection_lag_events", "Events the read models are behind the store")
+
+
+def _readiness(container: Container) -> dict[str, Any]:
+    state: dict[str, Any] = {"ready": True, "mode": "embedded"
+                             if not container.settings.kafka_bootstrap else "distributed"}
+    try:
+        store = container.store_position()
+        state["store"] = {"ok": True, "position": store}
+    except Exception as error:  # noqa: BLE001  readiness reports, never raises
+        state["ready"] = False
+        state["store"] = {"ok": False, "error": type(error).__name__}
+        store = None
+    try:
+        with container.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        projected = container.runner.position()
+        lag = None if store is None else max(store - projected, 0)
+        state["read_models"] = {"ok": True, "position": projected, "lag": lag,
+                                "follower_error": container.follower.last_error}
+        if lag is not None:
+            _LAG.set(lag)
+    except Exception as error:  # noqa: BLE001
+        state["ready"] = False
+        state["read_models"] = {"ok": False, "error": type(error).__name__}
+    return state
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
+    """An app serving `container` (tests pass their own) or one built from `settings`."""
+    owned = container is None
+    if container is None:
+        container = build(settings or Settings())
+    built = container
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            built.close()
+
+    app = FastAPI(title="CRM event backbone", version="0.1.0", lifespan=lifespan,
+                  description="Event-sourced CRM backend. Errors are application/problem+json "
+                              "(RFC 9457). Authenticate with `Authorization: Bearer <key>`.")
+    app.state.services = Services(
+        app=built.app, engine=built.engine, keys=built.keys,
+        wait_for=built.follower.wait_for, read_wait_seconds=built.settings.read_wait_seconds,
+        readiness=lambda: _readiness(built))
+    app.state.container = built
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(writes.router(), prefix="/v1")
+    app.include_router(batch.router, prefix="/v1")
+    app.include_router(clients.router, prefix="/v1")
+    return app

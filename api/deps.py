@@ -1,0 +1,81 @@
+"""Request dependencies: the services of this app instance, and authentication by API key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, HTTPException, Request
+
+from domain.values import Role
+
+
+class Principal(Protocol):
+    user_id: str
+    role: Role
+
+
+class KeyVerifier(Protocol):
+    def verify(self, token: str) -> Any: ...
+
+
+@dataclass
+class Services:
+    """What routes need, built by the app factory (routers never import infra)."""
+
+    app: Any  # commands.application.CrmApplication
+    engine: Any  # sqlalchemy Engine of the read models
+    keys: KeyVerifier
+    wait_for: Callable[[int, float], bool]
+    read_wait_seconds: float
+    readiness: Callable[[], dict[str, Any]]
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def _token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def principal(request: Request, svc: ServicesDep) -> Principal:
+    token = _token(request)
+    if not token:
+        raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    found = svc.keys.verify(token)
+    if found is None:
+        raise HTTPException(401, "the API key is unknown or revoked",
+                            headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = found
+    return found  # type: ignore[no-any-return]
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    allowed = frozenset(roles)
+
+    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.role not in allowed:
+            raise HTTPException(403, f"the role {who.role} may not do this; allowed: "
+                                     + ", ".join(sorted(allowed)))
+        return who
+
+    return check
+
+
+OPERATE = (Role.OPERATOR, Role.ADMIN)
+ADMINISTER = (Role.ADMIN,)
+READ_PERSONAL = (Role.OPERATOR, Role.MANAGER, Role.AUDITOR, Role.ADMIN)
+READ_REPORTS = (Role.OPERATOR, Role.MANAGER, Role.AUDITOR, Role.ANALYST, Role.ADMIN)
+
+Operator = Annotated[Principal, Depends(require(*OPERATE))]
+Admin = Annotated[Principal, Depends(require(*ADMINISTER))]
+PersonalReader = Annotated[Principal, Depends(require(*READ_PERSONAL))]

@@ -1,0 +1,84 @@
+"""Client reads: the card and the client's event history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.deps import PersonalReader, ServicesDep
+from api.schemas import PROBLEM_RESPONSES, EventOut, EventPage
+from domain.base import event_id_of
+from domain.catalogue import event_data, jsonable
+from projections.card import card as card_query
+from projections.history import history_page
+
+router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES)
+
+MinPosition = Annotated[int | None, Query(ge=0, description=(
+    "Wait (bounded) until the read models include this position: read your own write."))]
+
+
+def wait_until(svc: ServicesDep, min_position: int | None) -> None:
+    if min_position and not svc.wait_for(min_position, svc.read_wait_seconds):
+        raise HTTPException(503, f"the read models have not reached position {min_position} "
+                                 "yet; retry shortly", headers={"Retry-After": "1"})
+
+
+@router.get("/clients/{client_id}/card")
+def client_card(client_id: UUID, svc: ServicesDep, _who: PersonalReader,
+                min_position: MinPosition = None) -> dict[str, Any]:
+    """The client card: profile, contact persons by role, specialist, last contact."""
+    wait_until(svc, min_position)
+    with svc.engine.connect() as conn:
+        found = card_query(conn, client_id)
+    if found is None:
+        raise HTTPException(404, f"no client with id {client_id}")
+    return jsonable(found)  # type: ignore[no-any-return]
+
+
+@router.get("/clients/{client_id}/events", response_model=EventPage)
+def client_events(client_id: UUID, svc: ServicesDep, _who: PersonalReader,
+                  cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                  as_of: Annotated[datetime | None, Query(
+                      description="Only events recorded at or before this moment.")] = None,
+                  min_position: MinPosition = None) -> EventPage:
+    """The client's history in store order, with both times and the actor of every event."""
+    wait_until(svc, min_position)
+    if as_of is not None and as_of.tzinfo is None:
+        raise HTTPException(422, "as_of needs a UTC offset")
+    with svc.engine.connect() as conn:
+        rows = history_page(conn, client_id, after=int(cursor or 0), limit=limit + 1,
+                            recorded_until=as_of)
+        if not rows and cursor is None and card_query(conn, client_id) is None:
+            raise HTTPException(404, f"no client with id {client_id}")
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = _load(svc, rows)
+    return EventPage(items=items, next_cursor=str(rows[-1].position) if more else None)
+
+
+def _load(svc: ServicesDep, rows: list[Any]) -> list[EventOut]:
+    """Fetch the events themselves from their streams (one read per stream in the page)."""
+    wanted: dict[UUID, list[Any]] = {}
+    for row in rows:
+        wanted.setdefault(row.stream_id, []).append(row)
+    found: dict[tuple[UUID, int], Any] = {}
+    for stream_id, stream_rows in wanted.items():
+        versions = [r.version for r in stream_rows]
+        for event in svc.app.events.get(stream_id, gt=min(versions) - 1, lte=max(versions)):
+            found[(stream_id, event.originator_version)] = event
+    out = []
+    for row in rows:
+        event = found[(row.stream_id, row.version)]
+        out.append(EventOut(
+            event_id=event_id_of(row.stream_id, row.version), type=row.type,
+            position=row.position, stream_id=row.stream_id, version=row.version,
+            client_id=event.client_id, occurred_at=event.occurred_at.isoformat(),
+            recorded_at=event.timestamp.isoformat(),
+            actor={"user": event.actor, "role": event.actor_role},
+            data=jsonable(event_data(event))))
+    return out

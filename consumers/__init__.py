@@ -1,0 +1,1 @@
+"""Bus entry points: what feeds projections and integrations (in-process or from Kafka)."""

@@ -1,0 +1,1 @@
+"""Infrastructure wired in at the edges: settings, persistence, bus, clocks, keys, composition."""

@@ -1,0 +1,1 @@
+"""Read models: deterministic, idempotent, position-tracked functions of the event sequence."""

@@ -1,0 +1,153 @@
+"""The client card: profile, contact persons by role, specialist, last contact."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Column, Connection, DateTime, String, Table, Uuid, delete,
+    select, update,
+)
+
+from domain.activity import Contact
+from domain.client import Client
+from projections.base import Projection, metadata, upsert
+
+client_cards = Table(
+    "client_cards", metadata,
+    Column("client_id", Uuid, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("form", String(20), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("tax_id", String(40)),
+    Column("phones", JSON, nullable=False),
+    Column("emails", JSON, nullable=False),
+    Column("address", String(500)),
+    Column("tags", JSON, nullable=False),
+    Column("interests", JSON, nullable=False),
+    Column("specialist_id", Uuid),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("erased", Boolean, nullable=False),
+    Column("last_contact_at", DateTime(timezone=True)),
+    Column("last_contact_topic", String(200)),
+    Column("last_contact_channel", String(20)),
+    Column("position", BigInteger, nullable=False),
+)
+
+contact_persons = Table(
+    "client_contact_persons", metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("phones", JSON, nullable=False),
+    Column("emails", JSON, nullable=False),
+    Column("notes", String(4000)),
+)
+
+
+class ClientCard(Projection):
+    """One row per client plus its contact persons."""
+
+    name = "client_card"
+    tables = (client_cards, contact_persons)
+
+    def apply(self, conn: Connection, event: Any, position: int) -> None:
+        handler = getattr(self, "_" + type(event).__name__, None)
+        if handler is not None:
+            handler(conn, event, position)
+
+    def _ClientRegistered(self, conn: Connection, e: Client.ClientRegistered, pos: int) -> None:
+        upsert(conn, client_cards, {
+            "client_id": e.originator_id, "kind": e.kind, "form": e.form, "name": e.name,
+            "tax_id": e.tax_id, "phones": e.phones, "emails": e.emails, "address": e.address,
+            "tags": e.tags, "interests": [], "specialist_id": e.specialist_id,
+            "registered_at": e.occurred_at, "erased": False, "position": pos}, ["client_id"])
+
+    def _ClientProfileUpdated(self, conn: Connection, e: Client.ClientProfileUpdated,
+                              pos: int) -> None:
+        changes = {k: v for k, v in e.changes.items() if k in client_cards.c}
+        conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
+                     .values(**changes, position=pos))
+
+    def _ClientReassigned(self, conn: Connection, e: Client.ClientReassigned, pos: int) -> None:
+        conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
+                     .values(specialist_id=e.specialist_id, position=pos))
+
+    def _ClientInterestNoted(self, conn: Connection, e: Client.ClientInterestNoted,
+                             pos: int) -> None:
+        row = conn.execute(select(client_cards.c.interests)
+                           .where(client_cards.c.client_id == e.client_id)).first()
+        if row is not None:
+            conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
+                         .values(interests=[*row.interests, e.text], position=pos))
+
+    def _ClientErased(self, conn: Connection, e: Client.ClientErased, pos: int) -> None:
+        conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id).values(
+            erased=True, name="[erased]", tax_id=None, phones=[], emails=[], address=None,
+            interests=[], position=pos))
+        conn.execute(update(contact_persons).where(contact_persons.c.client_id == e.client_id)
+                     .values(name="[erased]", phones=[], emails=[], notes=None))
+
+    def _ContactPersonAdded(self, conn: Connection, e: Client.ContactPersonAdded,
+                            pos: int) -> None:
+        upsert(conn, contact_persons, {
+            "person_id": e.person_id, "client_id": e.client_id, "name": e.name, "role": e.role,
+            "phones": e.phones, "emails": e.emails, "notes": e.notes}, ["person_id"])
+
+    def _ContactPersonUpdated(self, conn: Connection, e: Client.ContactPersonUpdated,
+                              pos: int) -> None:
+        conn.execute(update(contact_persons).where(contact_persons.c.person_id == e.person_id)
+                     .values(**e.changes))
+
+    def _ContactPersonRemoved(self, conn: Connection, e: Client.ContactPersonRemoved,
+                              pos: int) -> None:
+        conn.execute(delete(contact_persons).where(contact_persons.c.person_id == e.person_id))
+
+    def _ContactLogged(self, conn: Connection, e: Contact.ContactLogged, pos: int) -> None:
+        # The latest by business time wins: a late-entered older call does not replace it.
+        row = conn.execute(select(client_cards.c.last_contact_at)
+                           .where(client_cards.c.client_id == e.client_id)).first()
+        if row is None:
+            return
+        if row.last_contact_at is None or _aware(row.last_contact_at) <= e.occurred_at:
+            conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
+                         .values(last_contact_at=e.occurred_at, last_contact_topic=e.topic,
+                                 last_contact_channel=e.channel, position=pos))
+
+
+def _aware(value: Any) -> Any:
+    # SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+ROLE_ORDER = ("decision_maker", "contact", "influencer", "user")
+
+
+def card(conn: Connection, client_id: UUID) -> dict[str, Any] | None:
+    row = conn.execute(select(client_cards).where(client_cards.c.client_id == client_id)).first()
+    if row is None:
+        return None
+    persons = [dict(p._mapping) for p in conn.execute(
+        select(contact_persons).where(contact_persons.c.client_id == client_id)
+        .order_by(contact_persons.c.name))]
+    by_role: dict[str, list[dict[str, Any]]] = {r: [] for r in ROLE_ORDER}
+    for person in persons:
+        by_role.setdefault(person["role"], []).append(person)
+    data = dict(row._mapping)
+    return {
+        "client_id": data["client_id"],
+        "profile": {k: data[k] for k in ("kind", "form", "name", "tax_id", "phones", "emails",
+                                        "address", "tags")},
+        "interests": data["interests"],
+        "specialist_id": data["specialist_id"],
+        "registered_at": _aware(data["registered_at"]),
+        "erased": data["erased"],
+        "contact_persons": by_role,
+        "last_contact": None if data["last_contact_at"] is None else {
+            "at": _aware(data["last_contact_at"]), "topic": data["last_contact_topic"],
+            "channel": data["last_contact_channel"]},
+        "position": data["position"],
+    }
