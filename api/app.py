@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from api import errors
 from api.deps import Services
-from api.routers import batch, clients, health, writes
+from api.routers import health, v1_routers
 from infra.bootstrap import Container, build
 from infra.settings import Settings
 
@@ -67,7 +67,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.container = built
     errors.install(app)
     app.include_router(health.router)
-    app.include_router(writes.router(), prefix="/v1")
-    app.include_router(batch.router, prefix="/v1")
-    app.include_router(clients.router, prefix="/v1")
+    for router in v1_routers():
+        app.include_router(router, prefix="/v1")
     return app

@@ -19,13 +19,8 @@ from infra.eventstore import (
 )
 from infra.keys import KeyStore
 from infra.settings import Settings
-from projections.base import Projection, Runner
-from projections.card import ClientCard
-from projections.history import ClientHistory
-
-
-def all_projections() -> list[Projection]:
-    return [ClientHistory(), ClientCard()]
+from projections.base import Runner
+from projections.registry import all_projections
 
 
 @dataclass

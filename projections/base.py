@@ -11,11 +11,38 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, select
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger, Column, Connection, DateTime, Dialect, Engine, MetaData, String, Table, select,
+)
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant: stored as UTC on every backend (SQLite keeps no offset), read back aware.
+
+    Comparisons in SQL (as_of cut-offs, periods) are then correct on SQLite and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 tracking = Table(
     "projection_tracking", metadata,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Connection, DateTime, String, Table, Uuid, delete,
+    JSON, BigInteger, Boolean, Column, Connection, String, Table, Uuid, delete,
     select, update,
 )
 
 from domain.activity import Contact
 from domain.client import Client
-from projections.base import Projection, metadata, upsert
+from projections.base import Projection, UtcDateTime, metadata, upsert
 
 client_cards = Table(
     "client_cards", metadata,
@@ -28,9 +27,9 @@ client_cards = Table(
     Column("tags", JSON, nullable=False),
     Column("interests", JSON, nullable=False),
     Column("specialist_id", Uuid),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
     Column("erased", Boolean, nullable=False),
-    Column("last_contact_at", DateTime(timezone=True)),
+    Column("last_contact_at", UtcDateTime),
     Column("last_contact_topic", String(200)),
     Column("last_contact_channel", String(20)),
     Column("position", BigInteger, nullable=False),
@@ -112,15 +111,10 @@ class ClientCard(Projection):
                            .where(client_cards.c.client_id == e.client_id)).first()
         if row is None:
             return
-        if row.last_contact_at is None or _aware(row.last_contact_at) <= e.occurred_at:
+        if row.last_contact_at is None or row.last_contact_at <= e.occurred_at:
             conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
                          .values(last_contact_at=e.occurred_at, last_contact_topic=e.topic,
                                  last_contact_channel=e.channel, position=pos))
-
-
-def _aware(value: Any) -> Any:
-    # SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 ROLE_ORDER = ("decision_maker", "contact", "influencer", "user")
@@ -143,11 +137,11 @@ def card(conn: Connection, client_id: UUID) -> dict[str, Any] | None:
                                         "address", "tags")},
         "interests": data["interests"],
         "specialist_id": data["specialist_id"],
-        "registered_at": _aware(data["registered_at"]),
+        "registered_at": data["registered_at"],
         "erased": data["erased"],
         "contact_persons": by_role,
         "last_contact": None if data["last_contact_at"] is None else {
-            "at": _aware(data["last_contact_at"]), "topic": data["last_contact_topic"],
+            "at": data["last_contact_at"], "topic": data["last_contact_topic"],
             "channel": data["last_contact_channel"]},
         "position": data["position"],
     }

@@ -7,11 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    BigInteger, Column, Connection, DateTime, Index, Integer, String, Table, Uuid, select,
+    BigInteger, Column, Connection, Index, Integer, String, Table, Uuid, select,
 )
 
 from domain.base import CrmAggregate
-from projections.base import Projection, metadata
+from projections.base import Projection, UtcDateTime, metadata
 
 client_events = Table(
     "client_events", metadata,
@@ -20,8 +20,8 @@ client_events = Table(
     Column("stream_id", Uuid, nullable=False),
     Column("version", Integer, nullable=False),
     Column("type", String(64), nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
     Index("ix_client_events_client", "client_id", "position"),
 )
 
