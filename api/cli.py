@@ -74,5 +74,47 @@ def keys_revoke(key_id: str) -> None:
     console.print(f"revoked {key_id}")
 
 
+@cli.command()
+def replay(projection: list[str] = typer.Option(None, "--projection", "-p",
+                                                help="a projection name (repeatable); default all")
+           ) -> None:
+    """Rebuild projections from the store into fresh tables and compare with the live ones."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from infra.bootstrap import build
+    from infra.rebuild import replay_and_compare, select
+
+    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    try:
+        try:
+            chosen = select(projection)
+        except ValueError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+        container.follower.run_once()
+        total = container.store_position()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            tasks = {p.name: bar.add_task(p.name, total=total) for p in chosen}
+            outcomes = replay_and_compare(
+                container, [p.name for p in chosen],
+                progress=lambda name, n: bar.advance(tasks[name], n))
+    finally:
+        container.close()
+    table = Table("projection", "events", "range", "replay digest", "live", "match")
+    for o in outcomes:
+        r = o.receipt
+        table.add_row(r.projection, str(r.events), f"{r.first_position}..{r.last_position}",
+                      r.state_digest[:16], o.live_digest[:16],
+                      "[green]yes[/green]" if o.matches else "[red]NO[/red]")
+    Console().print(table)
+    for o in outcomes:
+        if not o.matches:
+            console.print(f"[red]{o.receipt.projection}[/red]: {o.difference}")
+    if not all(o.matches for o in outcomes):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     cli(args=sys.argv[1:])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 
@@ -29,3 +33,27 @@ def make_engine(url: str) -> Engine:
 def make_admin_engine(url: str) -> Engine:
     """An engine for one-off maintenance (create/drop database) outside a transaction."""
     return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def scratch_target(read_url: str) -> Iterator[Engine]:
+    """Fresh, empty tables beside the live ones for a replay: a temporary SQLite file, or a new
+    PostgreSQL schema in the same database (dropped afterwards)."""
+    if read_url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory(prefix="crm-replay-") as folder:
+            engine = make_engine(f"sqlite:///{folder}/replay.db")
+            try:
+                yield engine
+            finally:
+                engine.dispose()
+        return
+    schema = f"replay_{uuid.uuid4().hex[:12]}"
+    base = make_engine(read_url)
+    with base.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield base.execution_options(schema_translate_map={None: schema})
+    finally:
+        with base.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        base.dispose()

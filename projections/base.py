@@ -7,6 +7,7 @@ The same code runs live (embedded follower, Kafka consumer) and on replay.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
@@ -65,18 +66,29 @@ class Projection(ABC):
     def apply(self, conn: Connection, event: Any, position: int) -> None: ...
 
 
-def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Iterable[str]) -> None:
-    """Insert or replace a row by its key columns, on SQLite and PostgreSQL alike."""
+def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Iterable[str], *,
+           replace: bool = True) -> None:
+    """Insert or replace a row by its key columns (or keep the old one: replace=False), on
+    SQLite and PostgreSQL alike."""
     dialect = conn.dialect.name
     stmt = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).values(**values)
     key_cols = list(keys)
     updates = {k: v for k, v in values.items() if k not in key_cols}
     conn.execute(stmt.on_conflict_do_update(index_elements=key_cols, set_=updates)
-                 if updates else stmt.on_conflict_do_nothing(index_elements=key_cols))
+                 if updates and replace else stmt.on_conflict_do_nothing(index_elements=key_cols))
 
 
-def positions(conn: Connection) -> dict[str, int]:
-    return {r.projection: r.position for r in conn.execute(select(tracking))}
+def positions(conn: Connection, names: Iterable[str] | None = None, *,
+              lock: bool = False) -> dict[str, int]:
+    """Tracked positions; with `lock`, the rows stay locked until the transaction ends, so two
+    runners (threads or processes) never apply the same page twice (PostgreSQL row locks;
+    SQLite has a single writer anyway)."""
+    query = select(tracking)
+    if names is not None:
+        query = query.where(tracking.c.projection.in_(list(names)))
+    if lock:
+        query = query.with_for_update()
+    return {r.projection: r.position for r in conn.execute(query)}
 
 
 class Runner:
@@ -88,7 +100,13 @@ class Runner:
         self.projections = list(projections)
         self.reader = reader
         self.page_size = page_size
+        self._names = [p.name for p in self.projections]
+        self._lock = threading.Lock()
         metadata.create_all(engine)
+        with engine.begin() as conn:
+            for name in self._names:
+                upsert(conn, tracking, {"projection": name, "position": 0}, ["projection"],
+                       replace=False)
 
     def position(self) -> int:
         """The position every projection has reached (the least of them)."""
@@ -99,6 +117,10 @@ class Runner:
     def catch_up(self, stop: int | None = None,
                  progress: Callable[[int], None] | None = None) -> int:
         """Apply everything after the tracked positions; return the number of events applied."""
+        with self._lock:
+            return self._catch_up(stop, progress)
+
+    def _catch_up(self, stop: int | None, progress: Callable[[int], None] | None) -> int:
         applied = 0
         while True:
             start = self.position() + 1
@@ -114,7 +136,7 @@ class Runner:
 
     def apply_page(self, page: Sequence[tuple[int, Any]]) -> None:
         with self.engine.begin() as conn:
-            seen = positions(conn)
+            seen = positions(conn, self._names, lock=True)
             for projection in self.projections:
                 done = seen.get(projection.name, 0)
                 last = done
