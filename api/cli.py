@@ -12,6 +12,8 @@ from domain.values import Role
 cli = typer.Typer(help="CRM event backbone", no_args_is_help=True, add_completion=False)
 keys_cli = typer.Typer(help="API keys", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
+audit_cli = typer.Typer(help="Audit: verify the hash chains, export history", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
 console = Console(stderr=True)
 
 
@@ -114,6 +116,32 @@ def replay(projection: list[str] = typer.Option(None, "--projection", "-p",
             console.print(f"[red]{o.receipt.projection}[/red]: {o.difference}")
     if not all(o.matches for o in outcomes):
         raise typer.Exit(1)
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check every stored event's hashes; name the first altered, removed, inserted or moved one."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from infra.bootstrap import build
+    from infra.chain import verify_store
+
+    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    try:
+        total = container.store_position()
+        with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("verify", total=total)
+            verdict = verify_store(container.app, progress=lambda n: bar.advance(task, n))
+    finally:
+        container.close()
+    if verdict.ok:
+        console.print(f"[green]ok[/green]: {verdict.events} events verified; chain head "
+                      f"{verdict.last_chain_hash}")
+        return
+    console.print(f"[red]FAILED[/red]: {verdict.problem} at position {verdict.position}: "
+                  f"{verdict.detail}")
+    raise typer.Exit(1)
 
 
 def main() -> None:

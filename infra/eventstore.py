@@ -10,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from infra.chain import recorder_topic
 from infra.settings import Settings
 
 APP_NAME = "crm"
@@ -20,7 +21,7 @@ def store_env(settings: Settings) -> dict[str, str]:
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
-                "SQLITE_LOCK_TIMEOUT": "10"}
+                "SQLITE_LOCK_TIMEOUT": "10", "APPLICATION_RECORDER_TOPIC": recorder_topic(True)}
     url = urlparse(settings.database_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -37,6 +38,7 @@ def store_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_PRE_PING": "y",
         # Off: with concurrent writers a tailing reader was seen to miss events (STYLE.md).
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        "APPLICATION_RECORDER_TOPIC": recorder_topic(False),
     }
 
 

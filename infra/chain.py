@@ -1,0 +1,191 @@
+"""Chained recorders: each event's hashes are written in the same transaction as the event.
+
+Plugged into eventsourcing with APPLICATION_RECORDER_TOPIC. On PostgreSQL the library's insert
+holds an exclusive lock on the events table, and on SQLite there is one writer, so "the previous
+event" is well defined at write time and the global chain follows position order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+from domain.chain import GENESIS, Record, Verdict, Verifier, chain_hash, stream_hash
+
+HASHES = "crm_event_hashes"
+PAGE = 2000
+
+
+def _hashes_for(stored: Sequence[StoredEvent], ids: Sequence[int], last_chain: bytes,
+                previous_of: Any) -> list[tuple[int, UUID, int, bytes, bytes]]:
+    rows = []
+    chain = last_chain
+    streams: dict[UUID, bytes] = {}
+    for event, position in zip(stored, ids, strict=True):
+        stream_id = UUID(str(event.originator_id))
+        prev = streams.get(stream_id)
+        if prev is None:
+            prev = GENESIS if event.originator_version == 1 else \
+                previous_of(stream_id, event.originator_version - 1)
+        s_hash = stream_hash(prev, stream_id, event.originator_version, event.topic, event.state)
+        chain = chain_hash(chain, position, s_hash)
+        streams[stream_id] = s_hash
+        rows.append((position, stream_id, event.originator_version, s_hash, chain))
+    return rows
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(),
+                f"CREATE TABLE IF NOT EXISTS {HASHES} (position INTEGER PRIMARY KEY, "
+                "stream_id TEXT NOT NULL, version INTEGER NOT NULL, stream_hash BLOB NOT NULL, "
+                "chain_hash BLOB NOT NULL)",
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {HASHES}_stream ON {HASHES} "
+                "(stream_id, version)"]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if not stored_events or ids is None:
+            return ids
+        c.execute(f"SELECT chain_hash FROM {HASHES} ORDER BY position DESC LIMIT 1")
+        row = c.fetchone()
+
+        def previous_of(stream_id: UUID, version: int) -> bytes:
+            c.execute(f"SELECT stream_hash FROM {HASHES} WHERE stream_id=? AND version=?",
+                      (stream_id.hex, version))
+            found = c.fetchone()
+            return bytes(found[0]) if found else GENESIS
+
+        rows = _hashes_for(stored_events, ids, bytes(row[0]) if row else GENESIS, previous_of)
+        c.executemany(f"INSERT INTO {HASHES} VALUES (?,?,?,?,?)",
+                      [(p, s.hex, v, sh, ch) for p, s, v, sh, ch in rows])
+        return ids
+
+
+class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._hashes = SQL("{}.{}").format(Identifier(self.datastore.schema),
+                                           Identifier(HASHES))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, stream_id uuid NOT NULL, "
+            "version bigint NOT NULL, stream_hash bytea NOT NULL, chain_hash bytea NOT NULL, "
+            "UNIQUE (stream_id, version))").format(self._hashes))
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if not stored_events or not ids:
+            return ids
+        # Still inside the insert's transaction and under its exclusive table lock.
+        curs.execute(SQL("SELECT chain_hash FROM {} ORDER BY position DESC LIMIT 1")
+                     .format(self._hashes))
+        row = curs.fetchone()
+
+        def previous_of(stream_id: UUID, version: int) -> bytes:
+            curs.execute(SQL("SELECT stream_hash FROM {} WHERE stream_id=%s AND version=%s")
+                         .format(self._hashes), (stream_id, version))
+            found = curs.fetchone()
+            return bytes(found["stream_hash"]) if found else GENESIS
+
+        rows = _hashes_for(stored_events, ids, bytes(row["chain_hash"]) if row else GENESIS,
+                           previous_of)
+        curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s,%s)").format(self._hashes),
+                         rows)
+        return ids
+
+
+def recorder_topic(sqlite: bool) -> str:
+    cls = ChainedSQLiteRecorder if sqlite else ChainedPostgresRecorder
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _sqlite_records(recorder: Any, start: int) -> Iterator[Record]:
+    table = recorder.events_table_name
+    while True:
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "  # noqa: S608
+                      f"h.stream_hash, h.chain_hash FROM {table} e LEFT JOIN {HASHES} h "
+                      f"ON h.position = e.rowid WHERE e.rowid >= ? ORDER BY e.rowid LIMIT ?",
+                      (start, PAGE))
+            rows = c.fetchall()
+        for r in rows:
+            yield Record(r[0], UUID(r[1]), r[2], r[3], bytes(r[4]),
+                         None if r[5] is None else bytes(r[5]),
+                         None if r[6] is None else bytes(r[6]))
+        if len(rows) < PAGE:
+            return
+        start = rows[-1][0] + 1
+
+
+def _pg_records(recorder: Any, start: int) -> Iterator[Record]:
+    table = SQL("{}.{}").format(Identifier(recorder.datastore.schema),
+                                Identifier(recorder.events_table_name))
+    hashes = SQL("{}.{}").format(Identifier(recorder.datastore.schema), Identifier(HASHES))
+    while True:
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(SQL("SELECT e.notification_id, e.originator_id, e.originator_version, "
+                          "e.topic, e.state, h.stream_hash, h.chain_hash FROM {} e LEFT JOIN {} h "
+                          "ON h.position = e.notification_id WHERE e.notification_id >= %s "
+                          "ORDER BY e.notification_id LIMIT %s").format(table, hashes),
+                      (start, PAGE))
+            rows = c.fetchall()
+        for r in rows:
+            yield Record(r["notification_id"], r["originator_id"], r["originator_version"],
+                         r["topic"], bytes(r["state"]),
+                         None if r["stream_hash"] is None else bytes(r["stream_hash"]),
+                         None if r["chain_hash"] is None else bytes(r["chain_hash"]))
+        if len(rows) < PAGE:
+            return
+        start = rows[-1]["notification_id"] + 1
+
+
+def stored_records(app: Any, start: int = 1) -> Iterator[Record]:
+    """Every stored event with its hashes, in position order, straight from the tables."""
+    recorder = app.recorder
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return _sqlite_records(recorder, start)
+    return _pg_records(recorder, start)
+
+
+def orphan_hashes(app: Any) -> list[int]:
+    """Positions that have a hash row but no event: events deleted from the store."""
+    recorder = app.recorder
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position FROM {HASHES} WHERE position NOT IN "  # noqa: S608
+                      f"(SELECT rowid FROM {recorder.events_table_name}) ORDER BY position "
+                      "LIMIT 10")
+            return [r[0] for r in c.fetchall()]
+    with recorder.datastore.transaction(commit=False) as c:
+        c.execute(SQL("SELECT h.position FROM {}.{} h LEFT JOIN {}.{} e ON "
+                      "e.notification_id = h.position WHERE e.notification_id IS NULL "
+                      "ORDER BY h.position LIMIT 10").format(
+            Identifier(recorder.datastore.schema), Identifier(HASHES),
+            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)))
+        return [r["position"] for r in c.fetchall()]
+
+
+def verify_store(app: Any, progress: Any = None) -> Verdict:
+    """Walk the whole store; name the first altered, removed, inserted or reordered event."""
+    orphans = orphan_hashes(app)
+    verifier = Verifier()
+    for record in stored_records(app):
+        if orphans and record.position > orphans[0]:
+            break
+        if verifier.feed(record) is not None:
+            break
+        if progress is not None:
+            progress(1)
+    verdict = verifier.finish()
+    if orphans and (verdict.ok or (verdict.position or 0) > orphans[0]):
+        return Verdict(False, verifier.count, "removed", orphans[0],
+                       f"position {orphans[0]}: the event was deleted (its hash remains)")
+    return verdict
