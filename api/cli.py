@@ -118,6 +118,41 @@ def replay(projection: list[str] = typer.Option(None, "--projection", "-p",
         raise typer.Exit(1)
 
 
+@keys_cli.command("new-master")
+def keys_new_master() -> None:
+    """Print a new random master key (base64 of 32 bytes) for CRM_MASTER_KEY."""
+    from infra.crypto import new_master_key
+
+    print(new_master_key())
+
+
+@keys_cli.command("rotate-master")
+def keys_rotate_master(new_key: str = typer.Option(..., "--new-key", envvar="CRM_NEW_MASTER_KEY",
+                                                   help="the new master key (base64)")) -> None:
+    """Re-wrap every client data key with a new master key (then set CRM_MASTER_KEY to it)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from infra.bootstrap import build
+    from infra.crypto import MasterKeyError, client_keys, parse_master_key
+
+    try:
+        new = parse_master_key(new_key)
+    except MasterKeyError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    try:
+        with container.engine.connect() as conn:
+            total = conn.execute(client_keys.count()).scalar_one()
+        with Progress(TextColumn("re-wrapping"), BarColumn(), MofNCompleteColumn(),
+                      console=console) as bar:
+            task = bar.add_task("rewrap", total=total)
+            count = container.keyring.rewrap(new, progress=lambda n: bar.advance(task, n))
+    finally:
+        container.close()
+    console.print(f"re-wrapped {count} data keys; now set CRM_MASTER_KEY to the new key")
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Check every stored event's hashes; name the first altered, removed, inserted or moved one."""

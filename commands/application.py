@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper
 
 from commands import registry  # noqa: F401  (imports every handler module)
 from commands.base import HANDLERS, Command, Outcome, UnitOfWork
@@ -65,21 +65,29 @@ class CrmApplication(Application[UUID]):
 
     def __init__(self, env: dict[str, str] | None = None, *,
                  clock: Callable[[], datetime],
-                 new_id: Callable[[], UUID] = uuid4) -> None:
+                 new_id: Callable[[], UUID] = uuid4,
+                 mapper_wrapper: Callable[[Mapper[UUID]], Mapper[UUID]] | None = None) -> None:
+        # Set before the library builds its mapper (in super().__init__).
+        self._mapper_wrapper = mapper_wrapper
         super().__init__(env)
         self._clock = clock
         self._new_id = new_id
         # Set by the composition root: the store-specific (stream, version) -> position lookup.
         self.position_of: Callable[[UUID, int], int | None] = lambda _s, _v: None
-        # Called with the last position after every save (wakes in-process projections).
-        self.saved_listeners: list[Callable[[int], None]] = []
+        # Called after every save with the last position and the events saved.
+        self.saved_listeners: list[Callable[[int, list[Any]], None]] = []
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        mapper = super().construct_mapper()
+        return self._mapper_wrapper(mapper) if self._mapper_wrapper else mapper
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
         if recordings:
             last = max(r.notification.id for r in recordings)
+            events = [r.domain_event for r in recordings]
             for listener in self.saved_listeners:
-                listener(last)
+                listener(last, events)
 
     def execute(self, commands: Sequence[Command], actor: Actor, *,
                 idempotency_key: str | None = None,
@@ -95,7 +103,7 @@ class CrmApplication(Application[UUID]):
         for _attempt in range(MAX_ATTEMPTS):
             uow = UnitOfWork(self.repository, self._new_id)
             outcomes = self._run(commands, expected, uow, actor)
-            pending: list[Any] = uow.pending()
+            pending: list[Any] = self._in_causal_order(outcomes, uow.pending())
             results = [self._summary(o) for o in outcomes]
             if idempotency_key is not None:
                 pending.append(IdempotencyRecord.record(
@@ -136,6 +144,19 @@ class CrmApplication(Application[UUID]):
             outcome.version = outcome.target.version
             outcomes.append(outcome)
         return outcomes
+
+    @staticmethod
+    def _in_causal_order(outcomes: list[Outcome], pending: list[Any]) -> list[Any]:
+        """Each command's own aggregate first, then what it triggered (a complaint before the
+        situation it opens), so the store's order reads as cause and effect."""
+        ordered: dict[Any, Any] = {}
+        for outcome in outcomes:
+            for agg in (outcome.target, *outcome.links.values()):
+                if agg.pending_events:
+                    ordered.setdefault(agg.id, agg)
+        for agg in pending:
+            ordered.setdefault(agg.id, agg)
+        return list(ordered.values())
 
     @staticmethod
     def _summary(outcome: Outcome) -> dict[str, Any]:

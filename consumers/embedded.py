@@ -36,7 +36,7 @@ class EmbeddedFollower:
                                         daemon=True)
         self._thread.start()
 
-    def notify(self, _position: int) -> None:
+    def notify(self, _position: int, _events: object = None) -> None:
         self._wake.set()
 
     def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,9 @@ from commands.application import CrmApplication
 from consumers.embedded import EmbeddedFollower
 from domain.values import Role
 from infra.clock import system_clock
+from infra.crypto import (
+    Keyring, MasterKeyError, PersonalDataMapper, new_master_key, parse_master_key, scrub,
+)
 from infra.db import make_engine
 from infra.eventstore import (
     max_position, notification_reader, position_lookup, read_model_url, store_env,
@@ -32,6 +36,7 @@ class Container:
     keys: KeyStore
     runner: Runner
     follower: EmbeddedFollower
+    keyring: Keyring
 
     def store_position(self) -> int:
         return max_position(self.app)
@@ -44,16 +49,48 @@ class Container:
 
 def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
           new_id: Callable[[], UUID] = uuid4, start_follower: bool = True) -> Container:
-    app = CrmApplication(store_env(settings), clock=clock, new_id=new_id)
-    app.position_of = position_lookup(app)
     engine = make_engine(read_model_url(settings))
+    keyring = Keyring(engine, master_key(settings), clock)
+    app = CrmApplication(store_env(settings), clock=clock, new_id=new_id,
+                         mapper_wrapper=lambda inner: PersonalDataMapper(inner, keyring))
+    app.position_of = position_lookup(app)
     keys = KeyStore(engine)
     if settings.bootstrap_admin_key and not keys.has_admin():
         keys.create("bootstrap-admin", Role.ADMIN, clock(), token=settings.bootstrap_admin_key)
     runner = Runner(engine, all_projections(), notification_reader(app))
+    runner.after_page = lambda page: _scrub_after_erasure(engine, runner, page)
     follower = EmbeddedFollower(runner)
     app.saved_listeners.append(follower.notify)
+    app.saved_listeners.append(lambda _p, events: _shred_erased(keyring, events))
     if start_follower:
         follower.run_once()
         follower.start()
-    return Container(settings, clock, app, engine, keys, runner, follower)
+    return Container(settings, clock, app, engine, keys, runner, follower, keyring)
+
+
+def _shred_erased(keyring: Keyring, events: list[object]) -> None:
+    """After a ClientErased is stored, destroy that client's data key (crypto-shredding)."""
+    for event in events:
+        if type(event).__name__ == "ClientErased":
+            keyring.destroy(event.client_id)  # type: ignore[attr-defined]
+
+
+def _scrub_after_erasure(engine: Engine, runner: Runner, page: list[tuple[int, object]]) -> None:
+    if any(type(event).__name__ == "ClientErased" for _p, event in page):
+        scrub(engine, sorted({t.name for p in runner.projections for t in p.tables}))
+
+
+def master_key(settings: Settings) -> bytes:
+    """CRM_MASTER_KEY, or on SQLite a key file beside the database made on first start."""
+    if settings.master_key is not None:
+        return parse_master_key(settings.master_key)
+    if not settings.is_sqlite:
+        raise MasterKeyError("CRM_MASTER_KEY is required with PostgreSQL (base64 of 32 bytes; "
+                             "make one with: crm keys new-master)")
+    path = settings.sqlite_path.with_name(settings.sqlite_path.stem + ".master.key")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_master_key())
+    return parse_master_key(path.read_text().strip())

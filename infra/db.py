@@ -23,6 +23,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Deleted and overwritten rows (erased personal data, destroyed keys) are zeroed.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine

@@ -23,6 +23,9 @@ class Settings(BaseModel):
         description="sqlite:///path/file.db (default) or postgresql://user@host:port/db")
     kafka_bootstrap: str | None = Field(default=None, description="unset = embedded mode")
     bootstrap_admin_key: str | None = None
+    master_key: str | None = Field(default=None, description=(
+        "base64 of 32 bytes wrapping the per-client data keys; on SQLite, default a key file "
+        "beside the database (created on first start)"))
     timezone: str = "UTC"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -52,6 +55,22 @@ class Settings(BaseModel):
     def _key(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 24:
             raise ValueError("must be at least 24 characters")
+        return value
+
+    @field_validator("master_key")
+    @classmethod
+    def _master(cls, value: str | None) -> str | None:
+        import base64
+        import binascii
+
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be base64 of 32 random bytes") from None
+        if len(raw) != 32:
+            raise ValueError(f"must decode to 32 bytes, not {len(raw)}")
         return value
 
     @property

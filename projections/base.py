@@ -101,6 +101,8 @@ class Runner:
         self.reader = reader
         self.page_size = page_size
         self._names = [p.name for p in self.projections]
+        # Called after each committed page (e.g. to scrub erased personal data off the disk).
+        self.after_page: Callable[[Sequence[tuple[int, Any]]], None] | None = None
         self._lock = threading.Lock()
         metadata.create_all(engine)
         with engine.begin() as conn:
@@ -147,3 +149,5 @@ class Runner:
                 if last != done:
                     upsert(conn, tracking, {"projection": projection.name, "position": last},
                            ["projection"])
+        if self.after_page is not None:
+            self.after_page(page)

@@ -9,7 +9,7 @@ import pytest
 
 from infra.bootstrap import Container, build
 from infra.settings import Settings
-from tests.support import Api, fresh_pg_database
+from tests.support import TEST_MASTER_KEY, Api, fresh_pg_database
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def pg_settings() -> Iterator[Settings]:
     with fresh_pg_database() as url:
-        yield Settings(database_url=url)
+        yield Settings(database_url=url, master_key=TEST_MASTER_KEY)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -30,7 +30,7 @@ def any_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Set
         yield Settings(database_url=f"sqlite:///{tmp_path}/crm.db")
     else:
         with fresh_pg_database() as url:
-            yield Settings(database_url=url)
+            yield Settings(database_url=url, master_key=TEST_MASTER_KEY)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from domain.values import Role
 from infra.bootstrap import Container
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+TEST_MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 
 
 @contextmanager

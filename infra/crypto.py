@@ -1,0 +1,228 @@
+"""Personal data at rest: per-client data keys wrapped by a master key (envelope encryption).
+
+Personal fields of an event (each event class lists them in PERSONAL) are sealed with AES-GCM
+under the client's data key before the event is stored, so the stored bytes — and the hash chain
+over them — hold ciphertext. Erasing a client destroys its data key: every copy of those fields
+(store, replays, exports, Kafka) becomes unreadable for good, and reads show placeholders of the
+same type ("[erased]", [], {}). Non-personal fields stay clear so reports need no keys.
+
+Sealed value, as stored:  {"_pd_": 1, "t": "s|l|d|o", "c": base64(nonce || ciphertext)}
+AAD binds a ciphertext to its client, event type and field, so it cannot be moved elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Mapper, StoredEvent
+from sqlalchemy import (
+    Column, Engine, LargeBinary, MetaData, String, Table, Uuid, delete, insert, select, text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from projections.base import UtcDateTime
+
+ERASED = "[erased]"
+_PLACEHOLDER: dict[str, Any] = {"s": ERASED, "l": [], "d": {}, "o": None}
+
+metadata = MetaData()
+client_keys = Table(
+    "client_keys", metadata,
+    Column("client_id", Uuid, primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+key_meta = Table(
+    "key_meta", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
+
+class MasterKeyError(Exception):
+    """The master key is missing, malformed, or not the one the data keys were wrapped with."""
+
+
+def parse_master_key(value: str) -> bytes:
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise MasterKeyError("CRM_MASTER_KEY must be base64 of 32 random bytes") from None
+    if len(key) != 32:
+        raise MasterKeyError(f"CRM_MASTER_KEY must decode to 32 bytes, not {len(key)}")
+    return key
+
+
+def new_master_key() -> str:
+    return base64.b64encode(AESGCM.generate_key(256)).decode()
+
+
+def _check_value(master: bytes) -> str:
+    return hmac.new(master, b"crm master key check v1", hashlib.sha256).hexdigest()
+
+
+def _type_tag(value: Any) -> str:
+    return "s" if isinstance(value, str) else "l" if isinstance(value, list) else \
+        "d" if isinstance(value, dict) else "o"
+
+
+class Keyring:
+    """Data keys per client, cached unwrapped in memory; destroyed for good on erasure."""
+
+    def __init__(self, engine: Engine, master: bytes, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._master = AESGCM(master)
+        self._clock = clock
+        self._cache: dict[UUID, AESGCM | None] = {}
+        self._lock = threading.Lock()
+        metadata.create_all(engine)
+        self._check_master(master)
+
+    def _check_master(self, master: bytes) -> None:
+        check = _check_value(master)
+        with self._engine.begin() as conn:
+            row = conn.execute(select(key_meta.c.value).where(key_meta.c.name == "check")).first()
+            if row is None:
+                conn.execute(insert(key_meta).values(name="check", value=check))
+            elif not hmac.compare_digest(row.value, check):
+                raise MasterKeyError("CRM_MASTER_KEY is not the master key the client data keys "
+                                     "were wrapped with; refusing to start")
+
+    def _unwrap(self, client_id: UUID, wrapped: bytes) -> AESGCM:
+        try:
+            return AESGCM(self._master.decrypt(wrapped[:12], wrapped[12:], client_id.bytes))
+        except InvalidTag:
+            raise MasterKeyError(f"the data key of client {client_id} does not unwrap with the "
+                                 "master key") from None
+
+    def key(self, client_id: UUID, *, create: bool) -> AESGCM | None:
+        with self._lock:
+            if client_id in self._cache and (self._cache[client_id] is not None or not create):
+                return self._cache[client_id]
+        with self._engine.connect() as conn:
+            row = conn.execute(select(client_keys.c.wrapped)
+                               .where(client_keys.c.client_id == client_id)).first()
+        if row is None and create:
+            data_key = AESGCM.generate_key(256)
+            nonce = os.urandom(12)
+            wrapped = nonce + self._master.encrypt(nonce, data_key, client_id.bytes)
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(insert(client_keys).values(
+                        client_id=client_id, wrapped=wrapped, created_at=self._clock()))
+                found: AESGCM | None = AESGCM(data_key)
+            except IntegrityError:  # another writer created it first: use theirs
+                return self.key(client_id, create=False)
+        else:
+            found = None if row is None else self._unwrap(client_id, bytes(row.wrapped))
+        with self._lock:
+            self._cache[client_id] = found
+        return found
+
+    def destroy(self, client_id: UUID) -> bool:
+        """Crypto-shredding: delete the wrapped key (secure_delete / VACUUM scrub the bytes)."""
+        with self._engine.begin() as conn:
+            done = conn.execute(delete(client_keys).where(client_keys.c.client_id == client_id))
+        with self._lock:
+            self._cache[client_id] = None
+        scrub(self._engine, ["client_keys"])
+        return bool(done.rowcount)
+
+    def rewrap(self, new_master: bytes, progress: Callable[[int], None] | None = None) -> int:
+        """Master-key rotation: re-wrap every data key; returns how many."""
+        new = AESGCM(new_master)
+        count = 0
+        with self._engine.begin() as conn:
+            for row in conn.execute(select(client_keys)).all():
+                data_key = self._master.decrypt(row.wrapped[:12], row.wrapped[12:],
+                                                row.client_id.bytes)
+                nonce = os.urandom(12)
+                conn.execute(update(client_keys).where(client_keys.c.client_id == row.client_id)
+                             .values(wrapped=nonce + new.encrypt(nonce, data_key,
+                                                                 row.client_id.bytes)))
+                count += 1
+                if progress:
+                    progress(1)
+            conn.execute(update(key_meta).where(key_meta.c.name == "check")
+                         .values(value=_check_value(new_master)))
+        self._master = new
+        return count
+
+    def seal(self, client_id: UUID, where: str, value: Any) -> dict[str, Any]:
+        key = self.key(client_id, create=True)
+        if key is None:
+            raise PermissionError(f"client {client_id} was erased")
+        nonce = os.urandom(12)
+        sealed = key.encrypt(nonce, orjson.dumps(value), client_id.bytes + where.encode())
+        return {"_pd_": 1, "t": _type_tag(value), "c": base64.b64encode(nonce + sealed).decode()}
+
+    def unseal(self, client_id: UUID, where: str, sealed: dict[str, Any]) -> Any:
+        key = self.key(client_id, create=False)
+        if key is None:
+            return _PLACEHOLDER[sealed["t"]]
+        raw = base64.b64decode(sealed["c"])
+        return orjson.loads(key.decrypt(raw[:12], raw[12:], client_id.bytes + where.encode()))
+
+
+def scrub(engine: Engine, tables: list[str]) -> None:
+    """Make deleted or overwritten rows unrecoverable from the database files: SQLite zeroes
+    freed space (secure_delete) but old page images stay in the WAL until a checkpoint;
+    PostgreSQL keeps dead tuples until VACUUM."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in tables:
+            conn.execute(text(f'VACUUM "{table}"'))
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("_pd_") == 1
+
+
+class PersonalDataMapper(Mapper[UUID]):
+    """Seals personal fields on the way into the store, unseals (or blanks) on the way out."""
+
+    def __init__(self, inner: Mapper[UUID], keyring: Keyring, *, unseal: bool = True) -> None:
+        super().__init__(inner.transcoder, inner.compressor, inner.cipher)
+        self.keyring = keyring
+        self.unseal = unseal
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        personal = getattr(type(domain_event), "PERSONAL", ())
+        client_id = getattr(domain_event, "client_id", None)
+        if personal and client_id is not None:
+            state = dict(vars(domain_event))
+            for name in personal:
+                if state.get(name) not in (None, "", [], {}):
+                    state[name] = self.keyring.seal(
+                        client_id, f"{type(domain_event).__name__}.{name}", state[name])
+            clone = object.__new__(type(domain_event))
+            clone.__dict__.update(state)
+            domain_event = clone
+        return super().to_stored_event(domain_event)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        personal = getattr(type(event), "PERSONAL", ())
+        if not personal or not self.unseal:
+            return event
+        state = event.__dict__
+        for name in personal:
+            if is_sealed(state.get(name)):
+                state[name] = self.keyring.unseal(state["client_id"],
+                                                  f"{type(event).__name__}.{name}", state[name])
+        return event
