@@ -14,6 +14,7 @@ from api import errors
 from api.deps import Services
 from api.routers import health, v1_routers
 from infra.bootstrap import Container, build
+from infra.chain import verify_store
 from infra.settings import Settings
 
 _LAG = Gauge("crm_projection_lag_events", "Events the read models are behind the store")
@@ -63,7 +64,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.services = Services(
         app=built.app, engine=built.engine, keys=built.keys,
         wait_for=built.follower.wait_for, read_wait_seconds=built.settings.read_wait_seconds,
-        readiness=lambda: _readiness(built))
+        readiness=lambda: _readiness(built),
+        audit_verify=lambda: verify_store(built.app))
     app.state.container = built
     errors.install(app)
     app.include_router(health.router)

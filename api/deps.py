@@ -30,6 +30,7 @@ class Services:
     wait_for: Callable[[int, float], bool]
     read_wait_seconds: float
     readiness: Callable[[], dict[str, Any]]
+    audit_verify: Callable[[], Any] | None = None  # walks the hash chains (infra.chain)
 
 
 def services(request: Request) -> Services:
@@ -74,6 +75,7 @@ def require(*roles: Role) -> Callable[..., Principal]:
 OPERATE = (Role.OPERATOR, Role.ADMIN)
 ADMINISTER = (Role.ADMIN,)
 READ_PERSONAL = (Role.OPERATOR, Role.MANAGER, Role.AUDITOR, Role.ADMIN)
+AUDIT = (Role.AUDITOR, Role.ADMIN)
 READ_REPORTS = (Role.OPERATOR, Role.MANAGER, Role.AUDITOR, Role.ANALYST, Role.ADMIN)
 
 Operator = Annotated[Principal, Depends(require(*OPERATE))]
