@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,6 +52,8 @@ def validation_errors(error: ValidationError | RequestValidationError,
         loc = list(item.get("loc", ()))
         # Path/query/header errors keep their location name; body errors name the field.
         field = _pointer(loc) if loc and loc[0] == "body" else ".".join(map(str, loc)) or "body"
+        if item.get("type") == "json_invalid":  # loc holds a byte offset, not a field
+            field = "body"
         out.append({"field": prefix + field.replace("/", "."), "message": item.get("msg", ""),
                     "type": item.get("type", "")})
     return out
@@ -63,13 +70,24 @@ def _status_of(error: DomainError | CommandError) -> int:
     return 422
 
 
-def error_response(error: DomainError | CommandError, prefix: str = "") -> JSONResponse:
+def error_response(error: DomainError | CommandError, prefix: str = "",
+                   whole: str | None = None) -> JSONResponse:
+    """`whole` names the field when the error has none (e.g. `items.2` of a batch)."""
     status = _status_of(error)
-    errors = [{"field": prefix + error.field, "message": error.message}] if error.field else None
+    named = prefix + error.field if error.field else whole
+    errors = [{"field": named, "message": error.message}] if named else None
     extra: dict[str, Any] = {}
     if isinstance(error, VersionConflictError) and error.current_version is not None:
         extra["current_version"] = error.current_version
     return problem(status, error.message, errors=errors, **extra)
+
+
+def _in_path(request: Request, error: DomainError | CommandError) -> JSONResponse | None:
+    """An unknown id given in the URL is a 404 naming the path parameter (in a body: 422)."""
+    if isinstance(error, NotFoundError) and error.field in request.path_params:
+        return problem(404, error.message,
+                       errors=[{"field": f"path.{error.field}", "message": error.message}])
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -82,17 +100,28 @@ def install(app: FastAPI) -> None:
         return problem(422, "the request is not valid", errors=validation_errors(exc))
 
     @app.exception_handler(DomainError)
-    async def _domain(_r: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return _in_path(request, exc) or error_response(exc)
 
     @app.exception_handler(CommandError)
-    async def _command(_r: Request, exc: CommandError) -> JSONResponse:
-        return error_response(exc)
+    async def _command(request: Request, exc: CommandError) -> JSONResponse:
+        return _in_path(request, exc) or error_response(exc)
 
     @app.exception_handler(BatchItemError)
     async def _batch(_r: Request, exc: BatchItemError) -> JSONResponse:
-        response = error_response(exc.error, prefix=f"items.{exc.index}.")
-        return response
+        # Same names as the batch's validation errors: items.N.data.<field>.
+        return error_response(exc.error, prefix=f"items.{exc.index}.data.",
+                              whole=f"items.{exc.index}")
+
+    @app.exception_handler(PersistenceError)
+    @app.exception_handler(SQLAlchemyOperationalError)
+    @app.exception_handler(sqlite3.OperationalError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def _storage(_r: Request, exc: Exception) -> JSONResponse:
+        # The database is unreachable, read-only or full: nothing was acknowledged; retry later.
+        log.warning("storage unavailable: %s", type(exc).__name__)
+        return problem(503, "the store is unavailable (unreachable, read-only or full); "
+                            "nothing was written; retry later", headers={"Retry-After": "5"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
