@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import Gauge
-from sqlalchemy import text
 
 from api import errors
 from api.deps import Services
@@ -20,20 +20,28 @@ from infra.settings import Settings
 _LAG = Gauge("crm_projection_lag_events", "Events the read models are behind the store")
 
 
+_PROBES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readiness")
+PROBE_SECONDS = 2.0
+
+
+def _bounded(probe: Callable[[], Any]) -> Any:
+    """Run a probe with a deadline: an unreachable database must make /readyz answer 503
+    promptly, not hang the caller for the driver's connect retries."""
+    return _PROBES.submit(probe).result(timeout=PROBE_SECONDS)
+
+
 def _readiness(container: Container) -> dict[str, Any]:
     state: dict[str, Any] = {"ready": True, "mode": "embedded"
                              if not container.settings.kafka_bootstrap else "distributed"}
     try:
-        store = container.store_position()
+        store = _bounded(container.store_position)
         state["store"] = {"ok": True, "position": store}
     except Exception as error:  # noqa: BLE001  readiness reports, never raises
         state["ready"] = False
         state["store"] = {"ok": False, "error": type(error).__name__}
         store = None
     try:
-        with container.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        projected = container.runner.position()
+        projected = _bounded(container.runner.position)
         lag = None if store is None else max(store - projected, 0)
         state["read_models"] = {"ok": True, "position": projected, "lag": lag,
                                 "follower_error": container.follower.last_error}
@@ -64,7 +72,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.services = Services(
         app=built.app, engine=built.engine, keys=built.keys,
         wait_for=built.follower.wait_for, read_wait_seconds=built.settings.read_wait_seconds,
-        readiness=lambda: _readiness(built),
+        readiness=lambda: _readiness(built), alerts=built.alerts,
         audit_verify=lambda: verify_store(built.app))
     app.state.container = built
     errors.install(app)
