@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
-from api import errors
+from api import errors, middleware
 from api.deps import Services
 from api.routers import health, v1_routers
 from infra.bootstrap import Container, build
@@ -72,10 +72,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.services = Services(
         app=built.app, engine=built.engine, keys=built.keys,
         wait_for=built.follower.wait_for, read_wait_seconds=built.settings.read_wait_seconds,
-        readiness=lambda: _readiness(built), alerts=built.alerts,
-        audit_verify=lambda: verify_store(built.app))
+        readiness=lambda: _readiness(built),
+        alerts=built.alerts, audit_verify=lambda: verify_store(built.app),
+        rate_limiter=middleware.RateLimiter(built.settings.rate_limit_per_minute))
     app.state.container = built
     errors.install(app)
+    middleware.install(app, max_body_bytes=built.settings.max_body_bytes,
+                       cors_origins=[o.strip() for o in built.settings.cors_origins.split(",")
+                                     if o.strip()])
     app.include_router(health.router)
     for router in v1_routers():
         app.include_router(router, prefix="/v1")

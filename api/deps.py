@@ -30,7 +30,9 @@ class Services:
     wait_for: Callable[[int, float], bool]
     read_wait_seconds: float
     readiness: Callable[[], dict[str, Any]]
+    alerts: Any = None  # consumers.alerts.AlertScheduler: clock, reaction policy, alert hub
     audit_verify: Callable[[], Any] | None = None  # walks the hash chains (infra.chain)
+    rate_limiter: Any = None  # api.middleware.RateLimiter
 
 
 def services(request: Request) -> Services:
@@ -56,6 +58,11 @@ def principal(request: Request, svc: ServicesDep) -> Principal:
     if found is None:
         raise HTTPException(401, "the API key is unknown or revoked",
                             headers={"WWW-Authenticate": "Bearer"})
+    if svc.rate_limiter is not None:
+        wait = svc.rate_limiter.allow(found.key_id)
+        if wait > 0:
+            raise HTTPException(429, "too many requests for this API key; slow down",
+                                headers={"Retry-After": str(max(1, round(wait)))})
     request.state.principal = found
     return found  # type: ignore[no-any-return]
 

@@ -32,6 +32,12 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60,
                                      description="longest a read waits for ?min_position")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576,
+                                description="larger request bodies get 413")
+    rate_limit_per_minute: int = Field(default=1200, ge=0,
+                                       description="requests per API key per minute; 0 = off")
+    cors_origins: str = Field(default="", description="comma-separated allowed origins; "
+                                                       "empty = no cross-origin access")
 
     @field_validator("database_url")
     @classmethod
