@@ -73,5 +73,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
              "description": desc}
     for status, desc in ((401, "No or unknown API key"), (403, "Role not allowed"),
                          (404, "Unknown id"), (409, "State or version conflict"),
-                         (422, "Invalid input; `errors` names the fields"))
+                         (413, "Request body too large"),
+                         (422, "Invalid input; `errors` names the fields"),
+                         (429, "Rate limit exceeded (see Retry-After)"),
+                         (503, "Store unavailable or read models behind (see Retry-After)"))
 }

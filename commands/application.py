@@ -13,7 +13,9 @@ from eventsourcing.persistence import IntegrityError, Mapper
 
 from commands import registry  # noqa: F401  (imports every handler module)
 from commands.base import HANDLERS, Command, Outcome, UnitOfWork
-from commands.errors import CommandError, IdempotencyConflictError, VersionConflictError
+from commands.errors import (
+    CommandError, IdempotencyConflictError, NotFoundError, VersionConflictError,
+)
 from commands.idempotency import IdempotencyRecord, fingerprint, record_id
 from domain.errors import DomainError, InvalidValueError
 from domain.values import Meta
@@ -138,6 +140,10 @@ class CrmApplication(Application[UUID]):
                 _cls, handler = HANDLERS[command.NAME]
                 outcome = handler(command, uow, Meta(occurred_at, now, actor.user, actor.role))
             except (DomainError, CommandError) as error:
+                if isinstance(error, NotFoundError) and error.field is None:
+                    # The command's own target: name the field holding its id, so the API can
+                    # answer 404 for an id in the path and name items.N.data.<field> in a batch.
+                    error.field = next((k for k, v in command if v == error.id), None)
                 if len(commands) == 1:
                     raise
                 raise BatchItemError(index, error) from error

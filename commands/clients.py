@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from commands.base import Command, NoteText, Outcome, ShortText, Text, UnitOfWork, handles
+from commands.errors import NotFoundError
 from domain.client import Client
 from domain.errors import InvalidValueError
 from domain.reference import Specialist
@@ -150,9 +151,16 @@ def add_contact_person(cmd: AddContactPerson, uow: UnitOfWork, meta: Meta) -> Ou
     return Outcome(client, ids={"person_id": person_id})
 
 
+def _person(client: Client, person_id: UUID) -> None:
+    """The contact person a command acts on is looked up like any aggregate: unknown is 404."""
+    if person_id not in client.persons:
+        raise NotFoundError("contact person", person_id, field="person_id")
+
+
 @handles(UpdateContactPerson)
 def update_contact_person(cmd: UpdateContactPerson, uow: UnitOfWork, meta: Meta) -> Outcome:
     client = uow.target(Client, cmd.client_id, kind="client")
+    _person(client, cmd.person_id)
     changes = _changes(cmd, ("name", "role", "phones", "emails", "notes"))
     for name in ("name", "role"):
         if name in changes and changes[name] is None:
@@ -164,6 +172,7 @@ def update_contact_person(cmd: UpdateContactPerson, uow: UnitOfWork, meta: Meta)
 @handles(RemoveContactPerson)
 def remove_contact_person(cmd: RemoveContactPerson, uow: UnitOfWork, meta: Meta) -> Outcome:
     client = uow.target(Client, cmd.client_id, kind="client")
+    _person(client, cmd.person_id)
     client.remove_person(meta, cmd.person_id)
     return Outcome(client)
 

@@ -6,13 +6,16 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from api.deps import PersonalReader, ServicesDep
+from api.routers.read_params import AsOf, At, moments
 from api.schemas import PROBLEM_RESPONSES, EventOut, EventPage
 from domain.base import event_id_of
 from domain.catalogue import event_data, jsonable
 from projections.card import card as card_query
+from projections.client_views import full_card
 from projections.history import history_page
 
 router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES)
@@ -22,18 +25,28 @@ MinPosition = Annotated[int | None, Query(ge=0, description=(
 
 
 def wait_until(svc: ServicesDep, min_position: int | None) -> None:
-    if min_position and not svc.wait_for(min_position, svc.read_wait_seconds):
+    """Read-your-writes: wait (bounded) until the read models include `min_position`."""
+    if not min_position:
+        return
+    head = int(svc.app.recorder.max_notification_id() or 0)
+    if min_position > head:
+        raise RequestValidationError([{
+            "loc": ("query", "min_position"), "type": "less_than_equal",
+            "msg": f"no event has been stored at position {min_position} (last is {head})"}])
+    if not svc.wait_for(min_position, svc.read_wait_seconds):
         raise HTTPException(503, f"the read models have not reached position {min_position} "
                                  "yet; retry shortly", headers={"Retry-After": "1"})
 
 
 @router.get("/clients/{client_id}/card")
-def client_card(client_id: UUID, svc: ServicesDep, _who: PersonalReader,
+def client_card(request: Request, client_id: UUID, svc: ServicesDep, _who: PersonalReader,
+                at: At = None, as_of: AsOf = None,
                 min_position: MinPosition = None) -> dict[str, Any]:
-    """The client card: profile, contact persons by role, specialist, last contact."""
+    """The full client card (§5) at `at` as known at `as_of` (see projections.client_views)."""
     wait_until(svc, min_position)
+    at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
-        found = card_query(conn, client_id)
+        found = full_card(conn, client_id, at=at_, as_of=as_of_)
     if found is None:
         raise HTTPException(404, f"no client with id {client_id}")
     return jsonable(found)  # type: ignore[no-any-return]

@@ -1,15 +1,18 @@
-"""Health (no auth), readiness and Prometheus metrics."""
+"""Health (no auth), readiness and Prometheus metrics (these two need a key, as every route)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import ServicesDep
+from api.deps import READ_REPORTS, Principal, ServicesDep, require
 
 router = APIRouter(tags=["health"])
+# §8: no endpoint but health works anonymously; these carry no personal data, so any role.
+AnyRole = Annotated[Principal, Depends(require(*READ_REPORTS))]
 
 
 @router.get("/healthz")
@@ -18,16 +21,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-def readyz(svc: ServicesDep, response: Response) -> dict[str, Any]:
+@router.get("/readyz", responses={503: {"description": "Not ready: a store is unreachable"}})
+def readyz(svc: ServicesDep, response: Response, _who: AnyRole) -> dict[str, Any]:
     """Readiness: the store and read models answer; how far each projection lags."""
     state = svc.readiness()
     response.status_code = 200 if state["ready"] else 503
     return state
 
 
-@router.get("/metrics")
-def metrics(svc: ServicesDep) -> Response:
+@router.get("/metrics", response_class=PlainTextResponse, responses={
+    200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}})
+def metrics(svc: ServicesDep, _who: AnyRole) -> Response:
     """Prometheus metrics."""
     svc.readiness()  # refreshes the lag gauges
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
