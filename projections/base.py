@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from datetime import UTC, datetime
@@ -71,11 +72,24 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Iterabl
     """Insert or replace a row by its key columns (or keep the old one: replace=False), on
     SQLite and PostgreSQL alike."""
     dialect = conn.dialect.name
-    stmt = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).values(**values)
-    key_cols = list(keys)
-    updates = {k: v for k, v in values.items() if k not in key_cols}
-    conn.execute(stmt.on_conflict_do_update(index_elements=key_cols, set_=updates)
-                 if updates and replace else stmt.on_conflict_do_nothing(index_elements=key_cols))
+    key_cols = tuple(keys)
+    cache_key = (dialect, table, key_cols, tuple(values), replace)
+    stmt = _UPSERTS.get(cache_key)
+    if stmt is None:
+        # Built once per shape and executed with parameters: building a statement around literal
+        # values each time dominated projection time (SQLAlchemy coercion and cache keys).
+        # `excluded.<col>` is the value offered for insertion, so the update is the same.
+        insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+        updates = {k: insert.excluded[k] for k in values if k not in key_cols}
+        stmt = (insert.on_conflict_do_update(index_elements=list(key_cols), set_=updates)
+                if updates and replace
+                else insert.on_conflict_do_nothing(index_elements=list(key_cols)))
+        _UPSERTS[cache_key] = stmt
+    conn.execute(stmt, values)
+
+
+# (dialect, table, key columns, value columns, replace) -> statement; bounded by the call sites.
+_UPSERTS: dict[tuple[Any, ...], Any] = {}
 
 
 def positions(conn: Connection, names: Iterable[str] | None = None, *,
@@ -115,6 +129,12 @@ class Runner:
         with self.engine.connect() as conn:
             seen = positions(conn)
         return min((seen.get(p.name, 0) for p in self.projections), default=0)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold off this runner (e.g. while its tables are swapped for a rebuilt copy)."""
+        with self._lock:
+            yield
 
     def catch_up(self, stop: int | None = None,
                  progress: Callable[[int], None] | None = None) -> int:

@@ -1,0 +1,137 @@
+"""Blue/green rebuilds: build a projection beside its live tables, check it, switch atomically.
+
+1. Rebuild the projection (its current code) from the store into a shadow copy (a SQLite file
+   attached for the switch, or a PostgreSQL schema) while the live tables keep serving.
+2. Check it: an independent replay to the same position must give the same state digest (a
+   nondeterministic projection never goes live).
+3. Switch: with the live runner paused, catch the shadow up to the store's head, then in ONE
+   transaction keep the live rows as `<table>__prev`, replace the live rows by the shadow's and set
+   the tracking position. Readers see the old rows or the new ones, never an empty table.
+`rollback()` puts the `__prev` copy back the same way. Tables must keep their shape; a version of
+a projection that changes its tables' columns ships them under new table names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, Table, text
+
+from infra.bootstrap import Container
+from infra.db import make_engine, scratch_target
+from infra.eventstore import notification_reader, read_model_url
+from infra.rebuild import select
+from projections.base import Projection, Runner, positions, tracking, upsert
+from projections.replay import rebuild, state_digest
+
+
+class SwitchRefused(Exception):
+    """The rebuilt copy did not match an independent replay; the live tables are untouched."""
+
+
+@dataclass(frozen=True)
+class Switched:
+    projection: str
+    position: int
+    previous_position: int
+    digest: str
+
+
+@contextmanager
+def _shadow(container: Container) -> Iterator[tuple[Engine, str]]:
+    """(engine writing the shadow tables, SQL prefix naming them from the live connection)."""
+    url = read_model_url(container.settings)
+    if url.startswith("sqlite"):
+        live_file = Path(url.removeprefix("sqlite:///"))
+        path = live_file.with_name(f"{live_file.stem}.shadow-{uuid.uuid4().hex[:8]}.db")
+        engine = make_engine(f"sqlite:///{path}")
+        try:
+            yield engine, f"sqlite:{path}"
+        finally:
+            engine.dispose()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    schema = f"shadow_{uuid.uuid4().hex[:12]}"
+    with container.engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield container.engine.execution_options(schema_translate_map={None: schema}), schema
+    finally:
+        with container.engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def _copy(conn: Connection, source: str, table: Table, *, keep_previous: bool) -> None:
+    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+    if keep_previous:
+        conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}__prev"'))
+        conn.execute(text(f'CREATE TABLE "{table.name}__prev" AS SELECT * FROM "{table.name}"'))
+    conn.execute(text(f'DELETE FROM "{table.name}"'))
+    conn.execute(text(f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM {source}'))
+
+
+def _switch(container: Container, projection: Projection, where: str, position: int) -> int:
+    sqlite = where.startswith("sqlite:")
+    with container.engine.connect() as conn:
+        if sqlite:  # ATTACH cannot run inside a transaction
+            conn.exec_driver_sql(f"ATTACH DATABASE '{where[7:]}' AS shadow")
+            conn.commit()
+        try:
+            with conn.begin():
+                previous = positions(conn, [projection.name], lock=True).get(projection.name, 0)
+                for table in projection.tables:
+                    source = f'shadow."{table.name}"' if sqlite else f'"{where}"."{table.name}"'
+                    _copy(conn, source, table, keep_previous=True)
+                upsert(conn, tracking, {"projection": projection.name + "__prev",
+                                        "position": previous}, ["projection"])
+                upsert(conn, tracking, {"projection": projection.name, "position": position},
+                       ["projection"])
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("DETACH DATABASE shadow")
+                conn.commit()
+    return previous
+
+
+def blue_green(container: Container, name: str,
+               progress: Callable[[str, int], None] | None = None) -> Switched:
+    projection = select([name])[0]
+    reader = notification_reader(container.app)
+    step = (lambda label: (lambda n: progress(label, n))) if progress else (lambda _l: None)
+    with _shadow(container) as (shadow, where):
+        built = rebuild(projection, reader, shadow, progress=step("rebuild"))
+        with scratch_target(read_model_url(container.settings)) as check:
+            independent = rebuild(type(projection)(), reader, check, stop=built.last_position,
+                                  progress=step("check"))
+        if independent.state_digest != built.state_digest:
+            raise SwitchRefused(f"{name}: the rebuilt copy ({built.state_digest[:12]}) differs "
+                                f"from an independent replay ({independent.state_digest[:12]})")
+        shadow_runner = Runner(shadow, [projection], reader)
+        with container.runner.paused():
+            shadow_runner.catch_up(progress=step("catch up"))
+            position = shadow_runner.position()
+            with shadow.connect() as conn:
+                digest = state_digest(conn, projection.tables)
+            previous = _switch(container, projection, where, position)
+    container.follower.notify(position)
+    return Switched(name, position, previous, digest)
+
+
+def rollback(container: Container, name: str) -> int:
+    """Put back the copy the last switch replaced; the follower then catches it up."""
+    projection = select([name])[0]
+    with container.runner.paused(), container.engine.begin() as conn:
+        previous = positions(conn, [name + "__prev"]).get(name + "__prev")
+        if previous is None:
+            raise SwitchRefused(f"{name}: there is no previous copy to roll back to")
+        for table in projection.tables:
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+            conn.execute(text(f'INSERT INTO "{table.name}" SELECT * FROM "{table.name}__prev"'))
+        upsert(conn, tracking, {"projection": name, "position": previous}, ["projection"])
+    container.follower.notify(previous)
+    return previous

@@ -1,0 +1,166 @@
+"""The satisfaction report: reach, fully satisfied, % per question and stage, complaints, trend.
+
+Definitions (all over business time, events recorded at or before `as_of`, occurred at or before
+`at`, in the period `start <= occurred_at < end`):
+- attempted: surveys that ENDED in the period (any outcome); completed: those with outcome
+  completed; reach = completed / attempted. A survey still in progress is in no period.
+- answers: each question of a completed survey with its final tick (a missing tick reads ticked,
+  as every question starts ticked). Per question (keyed by template and question id, text of the
+  newest template version answered) and per stage (all answers of the stage's questions).
+- fully satisfied: completed surveys with every question ticked.
+- complaints: ComplaintRegistered in the period, counted per stage (those without a stage apart).
+- months: the local calendar month (report time zone) of completion / of the complaint.
+- specialist: the client's specialist when the survey ended / the complaint occurred (before
+  the client's registration in business time: the specialist given at registration).
+Percentages: {"satisfied", "answered", "percent"}; percent is the exact ratio rounded half up to
+one decimal as a string, null when nothing was answered.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, select
+
+from domain.months import month_of
+from projections.report_time import percent
+from projections.surveys import assignments, complaints, survey_questions, surveys
+
+
+@dataclass
+class _Tally:
+    """Counts for one set of ended surveys and complaints; months add up to the period."""
+
+    attempted: int = 0
+    completed: int = 0
+    fully: int = 0
+    # (template id, question id) -> [satisfied, answered, newest version answered]
+    questions: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    stages: dict[str, list[int]] = field(default_factory=dict)  # stage -> [satisfied, answered]
+    complaints: Counter[str | None] = field(default_factory=Counter)
+
+    def add(self, other: _Tally) -> None:
+        self.attempted += other.attempted
+        self.completed += other.completed
+        self.fully += other.fully
+        for key, (sat, ans, version) in other.questions.items():
+            mine = self.questions.setdefault(key, [0, 0, 0])
+            mine[0] += sat
+            mine[1] += ans
+            mine[2] = max(mine[2], version)
+        for stage, (sat, ans) in other.stages.items():
+            theirs = self.stages.setdefault(stage, [0, 0])
+            theirs[0] += sat
+            theirs[1] += ans
+        self.complaints.update(other.complaints)
+
+
+def satisfaction_report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
+                        start: datetime | None = None, end: datetime | None = None,
+                        specialist: UUID | None = None) -> dict[str, Any]:
+    ended = select(surveys.c.client_id, surveys.c.template_id, surveys.c.template_version,
+                   surveys.c.outcome, surveys.c.completed_at, surveys.c.final_ticks).where(
+        surveys.c.outcome.is_not(None), surveys.c.completed_at <= at,
+        surveys.c.completed_recorded_at <= as_of)
+    filed = select(complaints.c.client_id, complaints.c.stage, complaints.c.occurred_at).where(
+        complaints.c.occurred_at <= at, complaints.c.recorded_at <= as_of)
+    if start is not None:
+        ended = ended.where(surveys.c.completed_at >= start)
+        filed = filed.where(complaints.c.occurred_at >= start)
+    if end is not None:
+        ended = ended.where(surveys.c.completed_at < end)
+        filed = filed.where(complaints.c.occurred_at < end)
+    assigned = _specialist_lookup(conn, as_of) if specialist is not None else None
+    asked = {(str(r.template_id), r.template_version): r.questions
+             for r in conn.execute(select(survey_questions))}
+    months: dict[str, _Tally] = defaultdict(_Tally)
+    for row in conn.execute(ended):
+        if assigned is None or assigned(row.client_id, row.completed_at) == specialist:
+            _count_survey(months[month_of(row.completed_at, tz)], row, asked)
+    for complaint in conn.execute(filed):
+        if assigned is None or assigned(complaint.client_id, complaint.occurred_at) == specialist:
+            months[month_of(complaint.occurred_at, tz)].complaints[complaint.stage] += 1
+    total = _Tally()
+    for tally in months.values():
+        total.add(tally)
+    return {**_figures(total, asked),
+            "months": [{"month": month, **_figures(months[month], asked)}
+                       for month in sorted(months)]}
+
+
+def _count_survey(tally: _Tally, row: Any, asked: dict[tuple[str, int], Any]) -> None:
+    tally.attempted += 1
+    if row.outcome != "completed":
+        return
+    tally.completed += 1
+    template_id = str(row.template_id)
+    ticks = row.final_ticks or {}
+    all_ticked = True
+    for question in asked[(template_id, row.template_version)]:
+        ticked = bool(ticks.get(question["id"], True))  # every question starts ticked
+        all_ticked = all_ticked and ticked
+        entry = tally.questions.setdefault((template_id, question["id"]), [0, 0, 0])
+        entry[0] += ticked
+        entry[1] += 1
+        entry[2] = max(entry[2], row.template_version)
+        stage = tally.stages.setdefault(question["stage"], [0, 0])
+        stage[0] += ticked
+        stage[1] += 1
+    tally.fully += all_ticked
+
+
+def _figures(tally: _Tally, asked: dict[tuple[str, int], Any]) -> dict[str, Any]:
+    """Every figure of the report from one tally."""
+    questions = []
+    for (template_id, qid), (sat, ans, version) in sorted(tally.questions.items()):
+        # Text and stage as the newest template version answered asks them.
+        question = next(q for q in asked[(template_id, version)] if q["id"] == qid)
+        questions.append({"template_id": template_id, "question_id": qid,
+                          "stage": question["stage"], "text": question["text"],
+                          **_share(sat, ans)})
+    by_stage = {stage: n for stage, n in tally.complaints.items() if stage is not None}
+    stage_out = [{"stage": name, **_share(*tally.stages.get(name, (0, 0))),
+                  "complaints": by_stage.get(name, 0)}
+                 for name in sorted(set(tally.stages) | set(by_stage))]
+    ranked = sorted((s for s in stage_out if s["answered"]),
+                    key=lambda s: (Fraction(s["satisfied"], s["answered"]), s["stage"]))
+    return {
+        "surveys": {"attempted": tally.attempted, "completed": tally.completed,
+                    "reach_percent": percent(tally.completed, tally.attempted)},
+        "fully_satisfied": _share(tally.fully, tally.completed),
+        "questions": questions,
+        "stages": stage_out,
+        "stages_worst_first": ranked,
+        "complaints": {"total": sum(tally.complaints.values()),
+                       "without_stage": tally.complaints.get(None, 0),
+                       "by_stage": dict(sorted(by_stage.items()))},
+    }
+
+
+def _share(satisfied: int, answered: int) -> dict[str, Any]:
+    return {"satisfied": satisfied, "answered": answered,
+            "percent": percent(satisfied, answered)}
+
+
+def _specialist_lookup(conn: Connection, as_of: datetime) -> Any:
+    """(client, instant) -> the specialist assigned then, from assignments known at as_of."""
+    history: dict[UUID, list[tuple[datetime, int, UUID | None]]] = defaultdict(list)
+    for row in conn.execute(select(assignments).where(assignments.c.recorded_at <= as_of)):
+        history[row.client_id].append((row.occurred_at, row.version, row.specialist_id))
+    for changes in history.values():
+        changes.sort(key=lambda c: (c[0], c[1]))
+
+    def assigned(client_id: UUID, instant: datetime) -> UUID | None:
+        changes = history.get(client_id)
+        if not changes:
+            return None
+        index = bisect.bisect_right([c[0] for c in changes], instant) - 1
+        return changes[max(index, 0)][2]
+
+    return assigned
