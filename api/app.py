@@ -13,6 +13,7 @@ from prometheus_client import Gauge
 from api import errors, middleware
 from api.deps import Services
 from api.routers import health, v1_routers
+from consumers.dlq import parked_count
 from infra.bootstrap import Container, build
 from infra.chain import verify_store
 from infra.settings import Settings
@@ -44,7 +45,9 @@ def _readiness(container: Container) -> dict[str, Any]:
         projected = _bounded(container.runner.position)
         lag = None if store is None else max(store - projected, 0)
         state["read_models"] = {"ok": True, "position": projected, "lag": lag,
-                                "follower_error": container.follower.last_error}
+                                "follower_error": container.follower.last_error,
+                                # Poison events parked by the Kafka projection consumers.
+                                "dead_letters": _bounded(lambda: parked_count(container.engine))}
         if lag is not None:
             _LAG.set(lag)
     except Exception as error:  # noqa: BLE001

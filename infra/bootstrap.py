@@ -11,7 +11,10 @@ from uuid import UUID, uuid4
 from sqlalchemy import Engine
 
 from commands.application import CrmApplication
+from commands.reference import calendar_id
+from consumers.alerts import AlertScheduler
 from consumers.embedded import EmbeddedFollower
+from domain.business_calendar import BusinessCalendar
 from domain.values import Role
 from infra.clock import system_clock
 from infra.crypto import (
@@ -24,6 +27,7 @@ from infra.eventstore import (
 from infra.keys import KeyStore
 from infra.settings import Settings
 from projections.base import Runner
+from projections.reaction_times import ReactionPolicy
 from projections.registry import all_projections
 
 
@@ -37,11 +41,14 @@ class Container:
     runner: Runner
     follower: EmbeddedFollower
     keyring: Keyring
+    alerts: AlertScheduler | None = None  # reaction-time alerts (issue 4)
 
     def store_position(self) -> int:
         return max_position(self.app)
 
     def close(self) -> None:
+        if self.alerts is not None:
+            self.alerts.stop()
         self.follower.stop()
         self.app.close()
         self.engine.dispose()
@@ -62,10 +69,16 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
     follower = EmbeddedFollower(runner)
     app.saved_listeners.append(follower.notify)
     app.saved_listeners.append(lambda _p, events: _shred_erased(keyring, events))
+    # Alerts fire when a clock runs out; the default calendar is Mon-Fri 09-18 in CRM_TIMEZONE.
+    alerts = AlertScheduler(engine, clock, ReactionPolicy(
+        BusinessCalendar.default(settings.timezone), calendar_id("default")),
+        wait_for=follower.wait_for)
+    app.saved_listeners.append(alerts.notify)
     if start_follower:
         follower.run_once()
         follower.start()
-    return Container(settings, clock, app, engine, keys, runner, follower, keyring)
+        alerts.start()
+    return Container(settings, clock, app, engine, keys, runner, follower, keyring, alerts)
 
 
 def _shred_erased(keyring: Keyring, events: list[object]) -> None:

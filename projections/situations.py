@@ -1,0 +1,306 @@
+"""Situations as facts: their clock events, and every calendar and SLA target version.
+
+Nothing is decided at apply time: each row carries its event's occurred_at, recorded_at, id and
+position, and figures are computed at query time (projections.reaction_times), so `as_of` is a
+WHERE clause, `at` a cut in the timeline, and a figure can be shown under the calendar in force
+when its clock stopped or under today's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    and_,
+    func,
+    or_,
+    select,
+)
+
+from domain.activity import Contact
+from domain.base import CrmAggregate, event_id_of
+from domain.business_calendar import BusinessCalendar
+from domain.reaction import CLOCK_EVENT_TYPES, CONTACT, OPENED, ClockEvent
+from domain.reference import Calendar, SlaTarget
+from domain.situation import Situation
+from projections.base import Projection, UtcDateTime, metadata, upsert
+
+situation_rows = Table(
+    "reaction_situations", metadata,
+    Column("situation_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("trigger_event_id", Uuid),
+    Column("specialist_id", Uuid),  # assigned to the client when the situation was opened
+    Column("opened_event_id", Uuid, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Index("ix_reaction_situations_opened", "opened_at", "situation_id"),
+)
+
+clock_rows = Table(
+    "reaction_clock_events", metadata,
+    Column("situation_id", Uuid, primary_key=True),
+    Column("event_id", Uuid, primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("stream_id", Uuid, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False, index=True),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+calendar_rows = Table(
+    "reaction_calendar_versions", metadata,
+    Column("calendar_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("name", String(64)),
+    Column("definition", JSON, nullable=False),  # BusinessCalendar.to_dict()
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+target_rows = Table(
+    "reaction_sla_versions", metadata,
+    Column("target_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("situation_kind", String(40), nullable=False),
+    Column("first_reaction_seconds", BigInteger, nullable=False),
+    Column("resolution_seconds", BigInteger, nullable=False),
+    Column("business_hours", Boolean, nullable=False),
+    # The ratio as its decimal text: a float column would make digests backend-dependent.
+    Column("warn_ratio", String(32), nullable=False),
+    Column("calendar_id", Uuid),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+class SituationFactsProjection(Projection):
+    """Situations, the events that drive their clocks, calendar and SLA target versions."""
+
+    name = "situations"
+    tables = (situation_rows, clock_rows, calendar_rows, target_rows)
+
+    def apply(self, conn: Connection, event: Any, position: int) -> None:
+        kind = type(event).__name__
+        if kind == CONTACT:
+            contact: Contact.ContactLogged = event
+            if contact.situation_id is not None:
+                self._clock(conn, contact.situation_id, event, position)
+        elif kind in CLOCK_EVENT_TYPES:
+            if kind == OPENED:
+                self._opened(conn, event, position)
+            self._clock(conn, event.originator_id, event, position)
+        elif isinstance(event, (Calendar.CalendarDefined, Calendar.CalendarChanged)):
+            self._calendar(conn, event, position)
+        elif isinstance(event, (SlaTarget.SlaTargetDefined, SlaTarget.SlaTargetChanged)):
+            self._target(conn, event, position)
+
+    @staticmethod
+    def _base(event: CrmAggregate.Event, position: int) -> dict[str, Any]:
+        return {"event_id": event_id_of(event.originator_id, event.originator_version),
+                "occurred_at": event.occurred_at, "recorded_at": event.timestamp,
+                "position": position}
+
+    def _opened(self, conn: Connection, e: Situation.SituationOpened, position: int) -> None:
+        assert e.client_id is not None
+        upsert(conn, situation_rows, {
+            "situation_id": e.originator_id, "client_id": e.client_id, "kind": e.kind,
+            "trigger": e.trigger, "trigger_event_id": e.trigger_event_id,
+            "specialist_id": e.specialist_id,
+            "opened_event_id": event_id_of(e.originator_id, e.originator_version),
+            "opened_at": e.occurred_at, "recorded_at": e.timestamp, "position": position},
+            ["situation_id"])
+
+    def _clock(self, conn: Connection, situation_id: UUID, e: CrmAggregate.Event,
+               position: int) -> None:
+        upsert(conn, clock_rows, {"situation_id": situation_id, "type": type(e).__name__,
+                                  "stream_id": e.originator_id, "version": e.originator_version,
+                                  **self._base(e, position)}, ["situation_id", "event_id"])
+
+    def _calendar(self, conn: Connection,
+                  e: Calendar.CalendarDefined | Calendar.CalendarChanged, position: int) -> None:
+        upsert(conn, calendar_rows, {
+            "calendar_id": e.originator_id, "version": e.originator_version,
+            "name": e.calendar.get("name"),
+            "definition": {k: v for k, v in e.calendar.items() if k != "name"},
+            **self._base(e, position)}, ["calendar_id", "version"])
+
+    def _target(self, conn: Connection,
+                e: SlaTarget.SlaTargetDefined | SlaTarget.SlaTargetChanged, position: int) -> None:
+        upsert(conn, target_rows, {
+            "target_id": e.originator_id, "version": e.originator_version,
+            "situation_kind": e.situation_kind, "first_reaction_seconds": e.first_reaction_seconds,
+            "resolution_seconds": e.resolution_seconds, "business_hours": e.business_hours,
+            "warn_ratio": repr(float(e.warn_ratio)), "calendar_id": e.calendar_id,
+            **self._base(e, position)}, ["target_id", "version"])
+
+
+@dataclass(frozen=True)
+class SituationFacts:
+    situation_id: UUID
+    client_id: UUID
+    kind: str
+    trigger: str
+    trigger_event_id: UUID | None
+    specialist_id: UUID | None
+    opened_at: datetime
+    recorded_at: datetime
+    events: tuple[ClockEvent, ...]
+
+
+@dataclass(frozen=True)
+class CalendarVersion:
+    calendar_id: UUID
+    version: int
+    event_id: UUID
+    name: str | None
+    definition: dict[str, Any]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class TargetVersion:
+    target_id: UUID
+    version: int
+    event_id: UUID
+    situation_kind: str
+    first_reaction_seconds: int
+    resolution_seconds: int
+    business_hours: bool
+    warn_ratio: Decimal
+    calendar_id: UUID | None
+    recorded_at: datetime
+
+
+@dataclass
+class Reference:
+    """Calendar and SLA target versions known at a cut-off; picks the one in force at a moment
+    by recorded time (the latest version recorded at or before it)."""
+
+    calendars: dict[UUID, list[CalendarVersion]]
+    targets: dict[str, list[TargetVersion]]
+    _parsed: dict[tuple[UUID, int], BusinessCalendar] = field(default_factory=dict)
+
+    def target(self, kind: str, when: datetime) -> TargetVersion | None:
+        return _in_force(self.targets.get(kind, []), when)
+
+    def calendar(self, calendar_id: UUID, when: datetime) -> CalendarVersion | None:
+        return _in_force(self.calendars.get(calendar_id, []), when)
+
+    def parsed(self, version: CalendarVersion) -> BusinessCalendar:
+        key = (version.calendar_id, version.version)
+        if key not in self._parsed:
+            self._parsed[key] = BusinessCalendar.from_dict(version.definition)
+        return self._parsed[key]
+
+
+V = TypeVar("V", CalendarVersion, TargetVersion)
+
+
+def _in_force(versions: Sequence[V], when: datetime) -> V | None:
+    found = None
+    for version in versions:  # in version order
+        if version.recorded_at <= when:
+            found = version
+    return found
+
+
+def load_reference(conn: Connection, as_of: datetime) -> Reference:
+    calendars: dict[UUID, list[CalendarVersion]] = {}
+    for r in conn.execute(select(calendar_rows).where(calendar_rows.c.recorded_at <= as_of)
+                          .order_by(calendar_rows.c.calendar_id, calendar_rows.c.version)):
+        calendars.setdefault(r.calendar_id, []).append(CalendarVersion(
+            r.calendar_id, r.version, r.event_id, r.name, dict(r.definition), r.recorded_at))
+    targets: dict[str, list[TargetVersion]] = {}
+    for r in conn.execute(select(target_rows).where(target_rows.c.recorded_at <= as_of)
+                          .order_by(target_rows.c.target_id, target_rows.c.version)):
+        targets.setdefault(r.situation_kind, []).append(TargetVersion(
+            r.target_id, r.version, r.event_id, r.situation_kind, r.first_reaction_seconds,
+            r.resolution_seconds, r.business_hours, Decimal(r.warn_ratio), r.calendar_id,
+            r.recorded_at))
+    return Reference(calendars, targets)
+
+
+def reference_position(conn: Connection) -> int:
+    """The last position that changed a calendar or an SLA target (0 if none)."""
+    found = [conn.execute(select(func.max(t.c.position))).scalar() for t in
+             (calendar_rows, target_rows)]
+    return max((f or 0 for f in found), default=0)
+
+
+def last_clock_position(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(clock_rows.c.position))).scalar() or 0)
+
+
+def changed_since(conn: Connection, position: int) -> tuple[set[UUID], int]:
+    """Situations whose clock events arrived after `position`, and the last such position."""
+    rows = conn.execute(select(clock_rows.c.situation_id, clock_rows.c.position)
+                        .where(clock_rows.c.position > position)).all()
+    return {r.situation_id for r in rows}, max((r.position for r in rows), default=position)
+
+
+def load_situations(conn: Connection, *, as_of: datetime, at: datetime | None = None,
+                    ids: Sequence[UUID] | None = None, kind: str | None = None,
+                    specialist: UUID | None = None, opened_from: datetime | None = None,
+                    opened_before: datetime | None = None,
+                    after: tuple[datetime, UUID] | None = None,
+                    limit: int | None = None) -> list[SituationFacts]:
+    """Situations known at `as_of` (opened by `at`), in (opened_at, id) order, with their clock
+    events recorded by `as_of`."""
+    s = situation_rows.c
+    query = select(situation_rows).where(s.recorded_at <= as_of)
+    if at is not None:
+        query = query.where(s.opened_at <= at)
+    if ids is not None:
+        query = query.where(s.situation_id.in_(list(ids)))
+    if kind is not None:
+        query = query.where(s.kind == kind)
+    if specialist is not None:
+        query = query.where(s.specialist_id == specialist)
+    if opened_from is not None:
+        query = query.where(s.opened_at >= opened_from)
+    if opened_before is not None:
+        query = query.where(s.opened_at < opened_before)
+    if after is not None:
+        query = query.where(or_(s.opened_at > after[0],
+                                and_(s.opened_at == after[0], s.situation_id > after[1])))
+    query = query.order_by(s.opened_at, s.situation_id)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = conn.execute(query).all()
+    events: dict[UUID, list[ClockEvent]] = {}
+    for start in range(0, len(rows), 500):
+        chunk = [r.situation_id for r in rows[start:start + 500]]
+        for e in conn.execute(select(clock_rows).where(clock_rows.c.situation_id.in_(chunk),
+                                                       clock_rows.c.recorded_at <= as_of)
+                              .order_by(clock_rows.c.position)):
+            events.setdefault(e.situation_id, []).append(ClockEvent(
+                e.event_id, e.type, e.occurred_at, e.recorded_at, e.position, e.stream_id,
+                e.version))
+    return [SituationFacts(r.situation_id, r.client_id, r.kind, r.trigger, r.trigger_event_id,
+                           r.specialist_id, r.opened_at, r.recorded_at,
+                           tuple(events.get(r.situation_id, ())))
+            for r in rows]
