@@ -118,6 +118,42 @@ def replay(projection: list[str] = typer.Option(None, "--projection", "-p",
         raise typer.Exit(1)
 
 
+@cli.command()
+def rebuild(projection: str = typer.Argument(..., help="the projection to rebuild"),
+            undo: bool = typer.Option(False, "--rollback", help="put the previous copy back")
+            ) -> None:
+    """Blue/green: rebuild a projection beside the live tables, check it, switch atomically."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from infra.bluegreen import SwitchRefused, blue_green, rollback
+    from infra.bootstrap import build
+
+    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    try:
+        if undo:
+            position = rollback(container, projection)
+            console.print(f"rolled {projection} back to its copy at position {position}")
+            return
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as bar:
+            task = bar.add_task(f"rebuilding {projection}", total=None)
+            done = [0]
+
+            def step(phase: str, n: int) -> None:
+                done[0] += n
+                bar.update(task, description=f"{projection}: {phase} ({done[0]} events)")
+
+            switched = blue_green(container, projection, progress=step)
+        console.print(f"[green]switched[/green] {projection} to the rebuilt copy at position "
+                      f"{switched.position} (digest {switched.digest[:16]}); previous copy kept "
+                      f"(position {switched.previous_position}) for `crm rebuild {projection} "
+                      "--rollback`")
+    except (SwitchRefused, ValueError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
+
+
 @keys_cli.command("new-master")
 def keys_new_master() -> None:
     """Print a new random master key (base64 of 32 bytes) for CRM_MASTER_KEY."""
@@ -177,6 +213,122 @@ def audit_verify() -> None:
     console.print(f"[red]FAILED[/red]: {verdict.problem} at position {verdict.position}: "
                   f"{verdict.detail}")
     raise typer.Exit(1)
+
+
+@cli.command()
+def relay() -> None:
+    """Publish the store's events to Kafka (crm.events.v1) until stopped (distributed mode)."""
+    from consumers.main import run_relay
+
+    run_relay(_settings())  # type: ignore[arg-type]
+
+
+@cli.command()
+def consume(redrive: bool = typer.Option(False, help="re-apply parked events, then exit")) -> None:
+    """Feed the read models from Kafka (group crm-projections) until stopped (distributed mode)."""
+    from consumers.main import redrive as redrive_parked
+    from consumers.main import run_consume
+
+    if not redrive:
+        run_consume(_settings())  # type: ignore[arg-type]
+        return
+    report = redrive_parked(_settings())  # type: ignore[arg-type]
+    console.print(f"re-driven: {len(report.redriven)}, still failing: {len(report.still_failing)}")
+    for ref, error in report.still_failing.items():
+        console.print(f"[red]{ref}[/red]: {error}")
+    if report.still_failing:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
+         months: int = typer.Option(18, min=1, max=240, help="months of history"),
+         seed: int = typer.Option(7, help="the same seed gives the same history"),
+         start: str = typer.Option("2025-05-01", help="first day of the history (YYYY-MM-DD)"),
+         batch: int = typer.Option(500, min=1, help="most steps per write (1: one write each)"),
+         force: bool = typer.Option(False, "--force", help="load into a store holding events")
+         ) -> None:
+    """Load a realistic, deterministic demo history through the command layer."""
+    import time
+    from datetime import date, datetime
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from commands.demo import generate
+    from commands.demo_load import DemoLoadError, Loader, LoadStats
+    from domain.months import add_months
+    from infra.bootstrap import build
+    from infra.clock import system_clock
+
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise typer.BadParameter("a date such as 2025-05-01", param_hint="--start") from None
+    end = add_months(first, months)
+    if end > system_clock().date():  # business time may not lie in the future
+        console.print(f"[red]the history would end on {end}, after today[/red]; "
+                      "give an earlier --start or fewer --months")
+        raise typer.Exit(2)
+    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    try:
+        if container.store_position() > 0 and not force:
+            console.print("[red]the store already holds events[/red]; use --force to add the demo "
+                          "anyway (with another --seed: ids derive from the seed)")
+            raise typer.Exit(1)
+        columns = (TextColumn("demo"), BarColumn(), TextColumn("{task.fields[day]}"),
+                   TextColumn("{task.fields[events]:>8,} events"),
+                   TextColumn("{task.fields[rate]:>7,.0f} ev/s"), TimeElapsedColumn())
+        began = time.perf_counter()
+        failed: DemoLoadError | None = None
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("demo", total=(end - first).days, day=str(first), events=0,
+                                rate=0.0)
+
+            def advance(reached: datetime, stats: LoadStats) -> None:
+                day = reached.date()
+                bar.update(task, completed=(day - first).days, day=day.isoformat(),
+                           events=stats.events,
+                           rate=stats.events / max(time.perf_counter() - began, 1e-6))
+
+            try:
+                stats = Loader(container.app, batch=batch, on_write=advance).load(
+                    generate(seed=seed, clients=clients, months=months, start=first))
+                bar.update(task, completed=(end - first).days)
+            except DemoLoadError as error:
+                failed = error
+        if failed is not None:
+            console.print(f"[red]demo load failed; that write was not saved:[/red] {failed}")
+            raise typer.Exit(1)
+        seconds = time.perf_counter() - began
+        console.print(f"loaded {clients} clients over {months} months: {stats.events} events in "
+                      f"{stats.writes} writes, {seconds:.1f} s "
+                      f"({stats.events / seconds:,.0f} ev/s)")
+        began = time.perf_counter()
+        with console.status("catching up the read models"):
+            applied = container.follower.run_once()
+        console.print(f"read models caught up: {applied} events applied in "
+                      f"{time.perf_counter() - began:.1f} s")
+    finally:
+        container.close()
+
+
+@cli.command()
+def bench(size: str = typer.Option("medium", help="small|medium|large"),
+          events: int = typer.Option(None, help="history size in events (overrides --size)"),
+          only: list[str] = typer.Option(None, "--only",
+                                         help="ingest|rebuild|audit|api|bus (repeatable)"),
+          backend: list[str] = typer.Option(None, "--backend",
+                                            help="sqlite|postgres (repeatable); default both"),
+          scaling: bool = typer.Option(False, help="also ingest/rebuild/verify at 10k..1M"),
+          as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")
+          ) -> None:
+    """Benchmarks, each against a baseline run in the same invocation (docs/benchmarks.md)."""
+    from bench.main import main as bench_main
+
+    status = bench_main(size=size, events=events, only=only, backends=backend, scaling=scaling,
+                        as_json_output=as_json)
+    if status:
+        raise typer.Exit(status)
 
 
 def main() -> None:

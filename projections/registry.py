@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from projections.base import Projection
+from projections.activity import Activity
 from projections.card import ClientCard
+from projections.clients import ClientDirectory
 from projections.history import ClientHistory
+from projections.payments import Payments
+from projections.segments import Segments
+from projections.situations import SituationFactsProjection
+from projections.surveys import ServiceSurveys
 
 
 def all_projections() -> list[Projection]:
@@ -12,4 +18,10 @@ def all_projections() -> list[Projection]:
     return [
         ClientHistory(),
         ClientCard(),
+        ClientDirectory(),
+        Activity(),
+        Payments(),
+        ServiceSurveys(),
+        Segments(),
+        SituationFactsProjection(),
     ]

@@ -1,0 +1,68 @@
+"""Client reads beyond the card: the client list with search, and the contact brief."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from api.deps import PersonalReader, ServicesDep
+from api.routers.clients import MinPosition, wait_until
+from api.routers.read_params import AsOf, At, moments, zone
+from api.schemas import PROBLEM_RESPONSES
+from domain.catalogue import jsonable
+from domain.months import Segment
+from domain.values import ClientKind, ContactPurpose
+from projections.client_views import brief
+from projections.clients import list_clients
+from projections.segment_report import segments_report
+
+router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES)
+
+# No knowledge cut-off, for the segments query that requires one.
+_EVERYTHING = datetime(8999, 12, 31, tzinfo=UTC)
+
+
+@router.get("/clients")
+def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
+            kind: ClientKind | None = None, segment: Segment | None = None,
+            specialist: UUID | None = None,
+            q: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+                "Case-insensitive text in the name, tax id, a phone or an email."))] = None,
+            cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+            limit: Annotated[int, Query(ge=1, le=500)] = 50,
+            at: At = None, as_of: AsOf = None,
+            min_position: MinPosition = None) -> dict[str, Any]:
+    """Clients in registration order, filtered by kind, segment at `at`, specialist and text
+    (on the current profile; `as_of` keeps the clients known by then)."""
+    wait_until(svc, min_position)
+    at_, as_of_ = moments(request, at, as_of)
+    with svc.engine.connect() as conn:
+        only = None
+        if segment is not None:
+            found = segments_report(conn, at=at_, as_of=as_of_ or _EVERYTHING,
+                                    tz=zone(request, None), segment=str(segment),
+                                    limit=1_000_000_000)
+            only = set(found["clients"]["items"])
+        items, after = list_clients(conn, kind=None if kind is None else str(kind),
+                                    specialist_id=specialist, q=q, after=int(cursor or 0),
+                                    limit=limit, as_of=as_of_, only=only)
+    return {"items": jsonable(items), "next_cursor": None if after is None else str(after)}
+
+
+@router.get("/clients/{client_id}/brief")
+def client_brief(request: Request, client_id: UUID, purpose: ContactPurpose,
+                 svc: ServicesDep, _who: PersonalReader, at: At = None, as_of: AsOf = None,
+                 planned_contact_id: UUID | None = None,
+                 min_position: MinPosition = None) -> dict[str, Any]:
+    """What a contact of this purpose needs to know about the client, and nothing more."""
+    wait_until(svc, min_position)
+    at_, as_of_ = moments(request, at, as_of)
+    with svc.engine.connect() as conn:
+        found = brief(conn, client_id, str(purpose), at=at_, as_of=as_of_,
+                      planned_contact_id=planned_contact_id)
+    if found is None:
+        raise HTTPException(404, f"no client with id {client_id}")
+    return jsonable(found)  # type: ignore[no-any-return]

@@ -1,0 +1,186 @@
+"""Domain events <-> CloudEvents 1.0 structured JSON: the shape every event has on the bus (§6).
+
+Mapping (docs/bus.md has the full table):
+  id = event id (uuid5 of stream and version), source = "crm", type = "crm.<EventType>.v<N>"
+  (N = the event class's class_version), subject = the client id (the stream id for reference
+  data), time = occurred_at, datacontenttype = application/json, dataschema = /v1/schemas/<type>,
+  data = the event's own fields as JSON (money a decimal string, instants RFC 3339, ids strings).
+  Extensions: position, stream, version, recordedtime, actor, actorrole, clientid (absent for
+  reference data), prevposition (the position of the previous event in the same partition, 0 for
+  the first: a reader that has not kept it has missed something), hash (absent until the store
+  supplies one).
+Personal fields (each event class's PERSONAL) travel as the store holds them: sealed with the
+client's data key ({"_pd_": 1, "t": ..., "c": ...}), so erasing a client makes its Kafka copies
+unreadable too (§8); key holders unseal them after decoding.
+The reverse mapping rebuilds the very domain object the store holds (types from the event class's
+annotations), so projections fed from Kafka run the same code as embedded mode and replay.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from domain.base import CrmAggregate, event_id_of
+from domain.catalogue import EVENT_TYPES, event_data, event_type, jsonable
+
+SPECVERSION = "1.0"
+SOURCE = "crm"
+TYPE_PREFIX = "crm."
+CONTENT_TYPE = "application/json"
+# Envelope fields every domain event carries; the rest of the event is `data`.
+_ENVELOPE = ("originator_id", "originator_version", "timestamp", "client_id", "occurred_at",
+             "actor", "actor_role")
+
+
+class CloudEventError(ValueError):
+    """A record is not a CloudEvent this system can turn back into a domain event."""
+
+
+def is_published(event: object) -> bool:
+    """Contract events go on the bus; internal records (idempotency keys) never do."""
+    return isinstance(event, CrmAggregate.Event) and EVENT_TYPES.get(event_type(event)) is type(
+        event)
+
+
+def class_version(cls: type) -> int:
+    return int(getattr(cls, "class_version", 1))
+
+
+def ce_type(name: str) -> str:
+    """The CloudEvents type of an event type name, e.g. 'crm.ContactLogged.v1'."""
+    return f"{TYPE_PREFIX}{name}.v{class_version(EVENT_TYPES[name])}"
+
+
+def type_name(ce_type_value: str) -> str:
+    """'crm.ContactLogged.v1' -> 'ContactLogged' (the version must be the one this code reads)."""
+    if not ce_type_value.startswith(TYPE_PREFIX):
+        raise CloudEventError(f"not a CRM event type: {ce_type_value!r}")
+    name, _, version = ce_type_value[len(TYPE_PREFIX):].rpartition(".v")
+    if name not in EVENT_TYPES:
+        raise CloudEventError(f"unknown event type {name!r}")
+    if version != str(class_version(EVENT_TYPES[name])):
+        raise CloudEventError(f"{name} version {version!r} is not the one this code reads")
+    return name
+
+
+def key_of(event: Any) -> bytes:
+    """The Kafka key: the client id (per-client order), the stream id for reference data."""
+    return str(event.client_id or event.originator_id).encode()
+
+
+def to_cloudevent(position: int, event: Any, *, prev_position: int | None = None,
+                  hash_: str | None = None) -> dict[str, Any]:
+    name = event_type(event)
+    out: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": str(event_id_of(event.originator_id, event.originator_version)),
+        "source": SOURCE,
+        "type": ce_type(name),
+        "subject": str(event.client_id or event.originator_id),
+        "time": event.occurred_at.isoformat(),
+        "datacontenttype": CONTENT_TYPE,
+        "dataschema": f"/v1/schemas/{name}",
+        "position": position,
+        "stream": str(event.originator_id),
+        "version": event.originator_version,
+        "recordedtime": event.timestamp.isoformat(),
+        "actor": event.actor,
+        "actorrole": event.actor_role,
+        "data": jsonable(event_data(event)),
+    }
+    if event.client_id is not None:
+        out["clientid"] = str(event.client_id)
+    if prev_position is not None:
+        out["prevposition"] = prev_position
+    if hash_ is not None:
+        out["hash"] = hash_
+    return out
+
+
+def encode(position: int, event: Any, *, prev_position: int | None = None,
+           hash_: str | None = None) -> bytes:
+    return orjson.dumps(to_cloudevent(position, event, prev_position=prev_position, hash_=hash_))
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """The event class's own fields and their annotated types (envelope excluded)."""
+    hints = typing.get_type_hints(cls)
+    return {name: hint for name, hint in hints.items()
+            if name not in _ENVELOPE and name != "originator_topic"
+            and typing.get_origin(hint) is not typing.ClassVar}
+
+
+def is_sealed(value: Any) -> bool:
+    """A personal field as stored and published: ciphertext under the client's data key."""
+    return isinstance(value, dict) and value.get("_pd_") == 1
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    """A JSON value back to the Python type the annotation names (the store's own types)."""
+    if value is None or hint is Any or is_sealed(value):
+        return value
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value) if len(options) == 1 else value
+    if origin is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        return [_convert(item, v) for v in value]
+    if origin is dict:
+        _key, item = typing.get_args(hint) or (str, Any)
+        return {k: _convert(item, v) for k, v in value.items()}
+    if hint is UUID:
+        return UUID(value)
+    if hint is datetime:
+        return datetime.fromisoformat(value)
+    if hint is date:
+        return date.fromisoformat(value)
+    if hint is Decimal:
+        return Decimal(value)
+    if hint is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def from_cloudevent(ce: dict[str, Any]) -> tuple[int, Any]:
+    """(position, domain event) from a CloudEvent of this system; CloudEventError if it is not."""
+    try:
+        name = type_name(ce["type"])
+        cls = EVENT_TYPES[name]
+        data = ce["data"]
+        kwargs = {field: _convert(hint, data[field]) for field, hint in field_types(cls).items()}
+        client = ce.get("clientid")
+        kwargs.update(
+            originator_id=UUID(ce["stream"]), originator_version=int(ce["version"]),
+            timestamp=datetime.fromisoformat(ce["recordedtime"]),
+            client_id=UUID(client) if client is not None else None,
+            occurred_at=datetime.fromisoformat(ce["time"]),
+            actor=ce["actor"], actor_role=ce["actorrole"])
+        if issubclass(cls, CrmAggregate.Created):
+            # The aggregate's topic, as the store records it (module:Aggregate).
+            kwargs["originator_topic"] = (
+                f"{cls.__module__}:{cls.__qualname__.rsplit('.', 1)[0]}")
+        return int(ce["position"]), cls(**kwargs)
+    except CloudEventError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CloudEventError(f"malformed CloudEvent: {type(error).__name__}: {error}") from error
+
+
+def decode(value: bytes) -> tuple[int, Any]:
+    try:
+        ce = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise CloudEventError(f"not JSON: {error}") from error
+    if not isinstance(ce, dict):
+        raise CloudEventError("not a JSON object")
+    return from_cloudevent(ce)

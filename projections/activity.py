@@ -1,0 +1,293 @@
+"""Activity facts: contacts, planned contacts, agreements, works with feedback.
+
+One row per entity, with the business time, recorded time and actor of its creation and of
+each later change (an entity changes state once: done/cancelled, fulfilled/broken, completed,
+rated), so "open at `at` as known at `as_of`" is a WHERE clause, and the data-entry delay of
+every activity event (recorded - occurred) is read from the same rows: one write per event.
+Queries live beside the tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Column, ColumnElement, Connection, Index, Integer, String, Table, Uuid, select, update,
+)
+
+from domain.activity import Contact, PlannedContact
+from domain.agreement import Agreement, Work
+from domain.client import Client
+from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.facts import happened, known
+
+contacts = Table(
+    "activity_contacts", metadata,
+    Column("contact_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("direction", String(20), nullable=False),
+    Column("purpose", String(40)),
+    Column("topic", String(200), nullable=False),
+    Column("contact_person_id", Uuid),
+    Column("specialist_id", Uuid),
+    Column("situation_id", Uuid),
+    Column("planned_contact_id", Uuid),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index("ix_activity_contacts_client", "client_id", "occurred_at"),
+)
+
+planned_contacts = Table(
+    "activity_planned_contacts", metadata,
+    Column("planned_contact_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, nullable=False, index=True),
+    Column("purpose", String(40), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False, index=True),
+    Column("specialist_id", Uuid),
+    Column("note", String(4000)),
+    Column("planned_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("closed_as", String(20)),  # done | cancelled
+    Column("closed_at", UtcDateTime),
+    Column("closed_recorded_at", UtcDateTime),
+    Column("closed_actor", String(200)),
+    Column("contact_id", Uuid),
+)
+
+agreements = Table(
+    "activity_agreements", metadata,
+    Column("agreement_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, nullable=False, index=True),
+    Column("text", String(2000)),
+    Column("due_at", UtcDateTime, nullable=False, index=True),
+    Column("contact_id", Uuid),
+    Column("made_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("outcome", String(20)),  # fulfilled | broken
+    Column("outcome_at", UtcDateTime),
+    Column("outcome_recorded_at", UtcDateTime),
+    Column("outcome_actor", String(200)),
+)
+
+works = Table(
+    "activity_works", metadata,
+    Column("work_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, nullable=False, index=True),
+    Column("text", String(2000)),
+    Column("due_at", UtcDateTime),
+    Column("assignee", String(200)),
+    Column("assigned_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("completed_at", UtcDateTime),
+    Column("completed_recorded_at", UtcDateTime),
+    Column("completed_actor", String(200)),
+    Column("rating", Integer),
+    Column("feedback_at", UtcDateTime),
+    Column("feedback_recorded_at", UtcDateTime),
+    Column("feedback_actor", String(200)),
+)
+
+class Activity(Projection):
+    """Contacts, planned contacts, agreements and works of every client; entry delays."""
+
+    name = "activity"
+    tables = (contacts, planned_contacts, agreements, works)
+
+    def apply(self, conn: Connection, event: Any, position: int) -> None:
+        handler = getattr(self, "_" + type(event).__name__, None)
+        if handler is not None:
+            handler(conn, event)
+
+    def _ContactLogged(self, conn: Connection, e: Contact.ContactLogged) -> None:
+        upsert(conn, contacts, {
+            "contact_id": e.originator_id, "client_id": e.client_id, "channel": e.channel,
+            "direction": e.direction, "purpose": e.purpose, "topic": e.topic,
+            "contact_person_id": e.contact_person_id, "specialist_id": e.specialist_id,
+            "situation_id": e.situation_id, "planned_contact_id": e.planned_contact_id,
+            "occurred_at": e.occurred_at, "recorded_at": e.timestamp, "actor": e.actor},
+            ["contact_id"])
+
+    def _ContactPlanned(self, conn: Connection, e: PlannedContact.ContactPlanned) -> None:
+        upsert(conn, planned_contacts, {
+            "planned_contact_id": e.originator_id, "client_id": e.client_id,
+            "purpose": e.purpose, "due_at": e.due_at, "specialist_id": e.specialist_id,
+            "note": e.note, "planned_at": e.occurred_at, "recorded_at": e.timestamp,
+            "actor": e.actor}, ["planned_contact_id"])
+
+    def _close_planned(self, conn: Connection, e: Any, how: str, contact: UUID | None) -> None:
+        conn.execute(update(planned_contacts)
+                     .where(planned_contacts.c.planned_contact_id == e.originator_id)
+                     .values(closed_as=how, closed_at=e.occurred_at,
+                             closed_recorded_at=e.timestamp, closed_actor=e.actor,
+                             contact_id=contact))
+
+    def _PlannedContactCompleted(self, conn: Connection,
+                                 e: PlannedContact.PlannedContactCompleted) -> None:
+        self._close_planned(conn, e, "done", e.contact_id)
+
+    def _PlannedContactCancelled(self, conn: Connection,
+                                 e: PlannedContact.PlannedContactCancelled) -> None:
+        self._close_planned(conn, e, "cancelled", None)
+
+    def _AgreementMade(self, conn: Connection, e: Agreement.AgreementMade) -> None:
+        upsert(conn, agreements, {
+            "agreement_id": e.originator_id, "client_id": e.client_id, "text": e.text,
+            "due_at": e.due_at, "contact_id": e.contact_id, "made_at": e.occurred_at,
+            "recorded_at": e.timestamp, "actor": e.actor}, ["agreement_id"])
+
+    def _agreement_closed(self, conn: Connection, e: Any, outcome: str) -> None:
+        conn.execute(update(agreements).where(agreements.c.agreement_id == e.originator_id)
+                     .values(outcome=outcome, outcome_at=e.occurred_at,
+                             outcome_recorded_at=e.timestamp, outcome_actor=e.actor))
+
+    def _AgreementFulfilled(self, conn: Connection, e: Agreement.AgreementFulfilled) -> None:
+        self._agreement_closed(conn, e, "fulfilled")
+
+    def _AgreementBroken(self, conn: Connection, e: Agreement.AgreementBroken) -> None:
+        self._agreement_closed(conn, e, "broken")
+
+    def _WorkAssigned(self, conn: Connection, e: Work.WorkAssigned) -> None:
+        upsert(conn, works, {
+            "work_id": e.originator_id, "client_id": e.client_id, "text": e.text,
+            "due_at": e.due_at, "assignee": e.assignee, "assigned_at": e.occurred_at,
+            "recorded_at": e.timestamp, "actor": e.actor}, ["work_id"])
+
+    def _WorkCompleted(self, conn: Connection, e: Work.WorkCompleted) -> None:
+        conn.execute(update(works).where(works.c.work_id == e.originator_id).values(
+            completed_at=e.occurred_at, completed_recorded_at=e.timestamp,
+            completed_actor=e.actor))
+
+    def _FeedbackReceived(self, conn: Connection, e: Work.FeedbackReceived) -> None:
+        conn.execute(update(works).where(works.c.work_id == e.originator_id).values(
+            rating=e.rating, feedback_at=e.occurred_at, feedback_recorded_at=e.timestamp,
+            feedback_actor=e.actor))
+
+    def _ClientErased(self, conn: Connection, e: Client.ClientErased) -> None:
+        # Free text about the client goes; the facts (dates, outcomes) stay for the controls.
+        cid = e.client_id
+        conn.execute(update(agreements).where(agreements.c.client_id == cid).values(text=None))
+        conn.execute(update(works).where(works.c.client_id == cid).values(text=None))
+        conn.execute(update(planned_contacts).where(planned_contacts.c.client_id == cid)
+                     .values(note=None))
+
+
+# -- queries ------------------------------------------------------------------------------------
+
+def _planned_open(at: datetime, as_of: datetime | None) -> ColumnElement[bool]:
+    t = planned_contacts
+    return (t.c.planned_at <= at) & known(t.c.recorded_at, as_of) & ~happened(
+        t.c.closed_at, t.c.closed_recorded_at, at, as_of)
+
+
+def open_planned_contacts(conn: Connection, at: datetime, as_of: datetime | None, *,
+                          client_id: UUID | None = None, purpose: str | None = None,
+                          due_before: datetime | None = None) -> list[Any]:
+    """Planned contacts made by `at` and neither done nor cancelled by then, earliest due first."""
+    t = planned_contacts
+    query = select(t).where(_planned_open(at, as_of))
+    if client_id is not None:
+        query = query.where(t.c.client_id == client_id)
+    if purpose is not None:
+        query = query.where(t.c.purpose == purpose)
+    if due_before is not None:
+        query = query.where(t.c.due_at < due_before)
+    return list(conn.execute(query.order_by(t.c.due_at, t.c.planned_contact_id)))
+
+
+def open_agreements(conn: Connection, at: datetime, as_of: datetime | None, *,
+                    client_id: UUID | None = None,
+                    due_before: datetime | None = None) -> list[Any]:
+    """Agreements made by `at`, neither fulfilled nor broken by then, earliest due first."""
+    t = agreements
+    query = select(t).where(t.c.made_at <= at, known(t.c.recorded_at, as_of),
+                            ~happened(t.c.outcome_at, t.c.outcome_recorded_at, at, as_of))
+    if client_id is not None:
+        query = query.where(t.c.client_id == client_id)
+    if due_before is not None:
+        query = query.where(t.c.due_at < due_before)
+    return list(conn.execute(query.order_by(t.c.due_at, t.c.agreement_id)))
+
+
+def client_contacts(conn: Connection, client_id: UUID, at: datetime, as_of: datetime | None,
+                    *, since: datetime | None = None, channel: str | None = None,
+                    limit: int | None = None) -> list[Any]:
+    """The client's contacts that occurred by `at` (and since `since`), latest first."""
+    t = contacts
+    query = select(t).where(t.c.client_id == client_id, t.c.occurred_at <= at,
+                            known(t.c.recorded_at, as_of))
+    if since is not None:
+        query = query.where(t.c.occurred_at >= since)
+    if channel is not None:
+        query = query.where(t.c.channel == channel)
+    query = query.order_by(t.c.occurred_at.desc(), t.c.recorded_at.desc(), t.c.contact_id)
+    return list(conn.execute(query if limit is None else query.limit(limit)))
+
+
+def client_works(conn: Connection, client_id: UUID, at: datetime,
+                 as_of: datetime | None) -> list[Any]:
+    t = works
+    query = select(t).where(t.c.client_id == client_id, t.c.assigned_at <= at,
+                            known(t.c.recorded_at, as_of))
+    return list(conn.execute(query.order_by(t.c.assigned_at.desc(), t.c.work_id)))
+
+
+def works_without_feedback(conn: Connection, at: datetime, as_of: datetime | None, *,
+                           completed_before: datetime) -> list[Any]:
+    """Work completed before `completed_before` with no feedback received by `at`."""
+    t = works
+    completed = happened(t.c.completed_at, t.c.completed_recorded_at, at, as_of)
+    rated = happened(t.c.feedback_at, t.c.feedback_recorded_at, at, as_of)
+    query = select(t).where(known(t.c.recorded_at, as_of), completed,
+                            t.c.completed_at < completed_before, ~rated)
+    return list(conn.execute(query.order_by(t.c.completed_at, t.c.work_id)))
+
+
+def _entry_sources() -> list[tuple[str, Table, Any, Any, Any, Any, Any]]:
+    """Each activity event type: where its entity id, times and actor are kept. A completed
+    planned contact is left out: it is written with the ContactLogged that completes it."""
+    c, p, a, w = contacts, planned_contacts, agreements, works
+    return [
+        ("ContactLogged", c, c.c.contact_id, c.c.occurred_at, c.c.recorded_at, c.c.actor, None),
+        ("ContactPlanned", p, p.c.planned_contact_id, p.c.planned_at, p.c.recorded_at,
+         p.c.actor, None),
+        ("PlannedContactCancelled", p, p.c.planned_contact_id, p.c.closed_at,
+         p.c.closed_recorded_at, p.c.closed_actor, p.c.closed_as == "cancelled"),
+        ("AgreementMade", a, a.c.agreement_id, a.c.made_at, a.c.recorded_at, a.c.actor, None),
+        ("AgreementFulfilled", a, a.c.agreement_id, a.c.outcome_at, a.c.outcome_recorded_at,
+         a.c.outcome_actor, a.c.outcome == "fulfilled"),
+        ("AgreementBroken", a, a.c.agreement_id, a.c.outcome_at, a.c.outcome_recorded_at,
+         a.c.outcome_actor, a.c.outcome == "broken"),
+        ("WorkAssigned", w, w.c.work_id, w.c.assigned_at, w.c.recorded_at, w.c.actor, None),
+        ("WorkCompleted", w, w.c.work_id, w.c.completed_at, w.c.completed_recorded_at,
+         w.c.completed_actor, None),
+        ("FeedbackReceived", w, w.c.work_id, w.c.feedback_at, w.c.feedback_recorded_at,
+         w.c.feedback_actor, None),
+    ]
+
+
+def late_entries(conn: Connection, *, since: datetime, at: datetime, as_of: datetime | None,
+                 threshold_seconds: int) -> list[dict[str, Any]]:
+    """Activity events that occurred in (since, at], known by `as_of`, and were entered more
+    than the threshold after they occurred; oldest first."""
+    found = []
+    for kind, table, entity, occurred, recorded, actor, only in _entry_sources():
+        query = select(entity.label("entity_id"), table.c.client_id,
+                       occurred.label("occurred_at"), recorded.label("recorded_at"),
+                       actor.label("actor")).where(
+            occurred > since, occurred <= at, recorded.is_not(None), known(recorded, as_of))
+        for row in conn.execute(query if only is None else query.where(only)):
+            delay = int((row.recorded_at - row.occurred_at).total_seconds())
+            if delay > threshold_seconds:
+                found.append({"type": kind, "entity_id": row.entity_id,
+                              "client_id": row.client_id, "occurred_at": row.occurred_at,
+                              "recorded_at": row.recorded_at, "delay_seconds": delay,
+                              "actor": row.actor})
+    found.sort(key=lambda e: (e["occurred_at"], str(e["entity_id"]), e["type"]))
+    return found

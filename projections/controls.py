@@ -1,0 +1,81 @@
+"""The controls report (§5): what was not done in time, at `at` as known at `as_of`.
+
+Sections: overdue planned contacts, late data entry (recorded_at - occurred_at above a
+threshold, for activity events (contacts, planned contacts, agreements, works and feedback)
+that occurred in the `period` before `at`, with the user who entered them), card completeness
+(clients below 100% with the names of the missing fields), overdue agreements, completed work
+without feedback after `feedback_days`. Reaction-time breaches belong to the reaction-times
+report (projections.reaction_times): the key is null until it is wired in here. Client ids only, no free text:
+the report is readable by analysts. The specialist filter uses the planned contact's own
+specialist for planned contacts, and the client's specialist at `at` for everything else.
+Each section gives its exact count and at most `limit` items (`truncated` says when cut).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection
+
+from projections.activity import (
+    late_entries, open_agreements, open_planned_contacts, works_without_feedback,
+)
+from projections.clients import all_states, completeness
+from projections.payments import assignments
+
+
+def controls_report(conn: Connection, *, at: datetime, as_of: datetime | None,
+                    specialist_id: UUID | None = None, late_entry_hours: float = 24,
+                    period: timedelta = timedelta(days=30),
+                    feedback_days: int = 7, limit: int = 1000) -> dict[str, Any]:
+    assigned = assignments(conn, as_of)
+
+    def mine(client_id: UUID) -> bool:
+        return specialist_id is None or assigned.at(client_id, at) == specialist_id
+
+    planned = [
+        {"planned_contact_id": r.planned_contact_id, "client_id": r.client_id,
+         "purpose": r.purpose, "due_at": r.due_at, "specialist_id": r.specialist_id,
+         "overdue_seconds": int((at - r.due_at).total_seconds())}
+        for r in open_planned_contacts(conn, at, as_of, due_before=at)
+        if specialist_id is None or r.specialist_id == specialist_id]
+    threshold = int(late_entry_hours * 3600)
+    late = [entry for entry in late_entries(conn, since=at - period, at=at, as_of=as_of,
+                                            threshold_seconds=threshold)
+            if mine(entry["client_id"])]
+    incomplete = []
+    for state in all_states(conn, as_of):
+        if state.erased or not mine(state.client_id):
+            continue
+        score = completeness(state)
+        if score["missing"]:
+            incomplete.append({"client_id": state.client_id, "form": state.form,
+                               "score": score["score"], "missing": score["missing"]})
+    agreements = [
+        {"agreement_id": r.agreement_id, "client_id": r.client_id, "due_at": r.due_at,
+         "made_at": r.made_at, "overdue_seconds": int((at - r.due_at).total_seconds())}
+        for r in open_agreements(conn, at, as_of, due_before=at) if mine(r.client_id)]
+    unrated = [
+        {"work_id": r.work_id, "client_id": r.client_id, "completed_at": r.completed_at}
+        for r in works_without_feedback(conn, at, as_of,
+                                        completed_before=at - timedelta(days=feedback_days))
+        if mine(r.client_id)]
+    return {
+        "at": at, "as_of": as_of, "specialist_id": specialist_id,
+        "thresholds": {"late_entry_hours": late_entry_hours,
+                       "late_entry_period_days": period.days, "feedback_days": feedback_days,
+                       "items_per_section": limit},
+        "overdue_planned_contacts": _section(planned, limit),
+        "late_data_entry": _section(late, limit),
+        "card_completeness": _section(incomplete, limit),
+        "overdue_agreements": _section(agreements, limit),
+        "work_without_feedback": _section(unrated, limit),
+        "reaction_time_breaches": None,  # hook: the reaction-times projection
+    }
+
+
+def _section(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """The exact count, and the first `limit` items (oldest first) to keep answers bounded."""
+    return {"count": len(items), "items": items[:limit], "truncated": len(items) > limit}

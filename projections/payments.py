@@ -1,0 +1,259 @@
+"""Money facts: invoices and their acts, payments, plans, and each client's specialist over time.
+
+Every row is a fact carrying its business time and its recorded time (and the recorded time of
+each later change), so `at` and `as_of` are WHERE clauses and sums are made at query time.
+Amounts are kept twice: Numeric(18, 4) for reading, and as integer ten-thousandths
+(`amount_units`) so SQL sums are exact on SQLite too (its SUM over NUMERIC is a float).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger, Column, Connection, Index, Integer, Numeric, String, Table, Uuid, and_, func,
+    select, update,
+)
+
+from domain.client import Client
+from domain.money import Invoice, Payment
+from domain.reference import Specialist
+from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.facts import from_units, happened, known, money, percent, units
+
+Money = Numeric(18, 4)
+
+# The client's specialist after each ClientRegistered / ClientReassigned (stream version).
+client_assignments = Table(
+    "pay_client_assignments", metadata,
+    Column("client_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("specialist_id", Uuid),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+invoices = Table(
+    "pay_invoices", metadata,
+    Column("invoice_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, nullable=False, index=True),
+    Column("number", String(60), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("amount_units", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False, index=True),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("act_sent_at", UtcDateTime),
+    Column("act_sent_recorded_at", UtcDateTime),
+    Column("act_returned_at", UtcDateTime),
+    Column("act_returned_recorded_at", UtcDateTime),
+)
+
+payments = Table(
+    "pay_payments", metadata,
+    Column("payment_id", Uuid, primary_key=True),
+    Column("client_id", Uuid, nullable=False, index=True),
+    Column("invoice_id", Uuid, index=True),
+    Column("amount", Money, nullable=False),
+    Column("amount_units", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(200)),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Index("ix_pay_payments_occurred", "occurred_at"),
+)
+
+# Every PaymentPlanSet is kept: the plan of a month is the latest one known as of `as_of`.
+payment_plans = Table(
+    "pay_plans", metadata,
+    Column("specialist_id", Uuid, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("month", String(7), nullable=False, index=True),
+    Column("amount", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+
+class Payments(Projection):
+    """Invoices, acts, payments, plans and assignment history as facts with both times."""
+
+    name = "payments"
+    tables = (client_assignments, invoices, payments, payment_plans)
+
+    def apply(self, conn: Connection, event: Any, position: int) -> None:
+        handler = getattr(self, "_" + type(event).__name__, None)
+        if handler is not None:
+            handler(conn, event)
+
+    def _assigned(self, conn: Connection, e: Any) -> None:
+        upsert(conn, client_assignments, {
+            "client_id": e.originator_id, "version": e.originator_version,
+            "specialist_id": e.specialist_id, "occurred_at": e.occurred_at,
+            "recorded_at": e.timestamp}, ["client_id", "version"])
+
+    def _ClientRegistered(self, conn: Connection, e: Client.ClientRegistered) -> None:
+        self._assigned(conn, e)
+
+    def _ClientReassigned(self, conn: Connection, e: Client.ClientReassigned) -> None:
+        self._assigned(conn, e)
+
+    def _InvoiceIssued(self, conn: Connection, e: Invoice.InvoiceIssued) -> None:
+        upsert(conn, invoices, {
+            "invoice_id": e.originator_id, "client_id": e.client_id, "number": e.number,
+            "amount": e.amount, "amount_units": units(e.amount), "currency": e.currency,
+            "issued_at": e.occurred_at, "due_at": e.due_at, "recorded_at": e.timestamp},
+            ["invoice_id"])
+
+    def _ActSent(self, conn: Connection, e: Invoice.ActSent) -> None:
+        conn.execute(update(invoices).where(invoices.c.invoice_id == e.originator_id).values(
+            act_sent_at=e.occurred_at, act_sent_recorded_at=e.timestamp))
+
+    def _ActReturned(self, conn: Connection, e: Invoice.ActReturned) -> None:
+        conn.execute(update(invoices).where(invoices.c.invoice_id == e.originator_id).values(
+            act_returned_at=e.occurred_at, act_returned_recorded_at=e.timestamp))
+
+    def _PaymentReceived(self, conn: Connection, e: Payment.PaymentReceived) -> None:
+        upsert(conn, payments, {
+            "payment_id": e.originator_id, "client_id": e.client_id,
+            "invoice_id": e.invoice_id, "amount": e.amount, "amount_units": units(e.amount),
+            "currency": e.currency, "reference": e.reference, "occurred_at": e.occurred_at,
+            "recorded_at": e.timestamp}, ["payment_id"])
+
+    def _PaymentPlanSet(self, conn: Connection, e: Specialist.PaymentPlanSet) -> None:
+        upsert(conn, payment_plans, {
+            "specialist_id": e.originator_id, "version": e.originator_version,
+            "month": e.month, "amount": e.amount, "currency": e.currency,
+            "occurred_at": e.occurred_at, "recorded_at": e.timestamp},
+            ["specialist_id", "version"])
+
+
+# -- assignment history ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Assignments:
+    """Each client's (occurred_at, version, specialist) changes, in business-time order."""
+
+    by_client: dict[UUID, list[tuple[datetime, int, UUID | None]]]
+
+    def at(self, client_id: UUID, instant: datetime) -> UUID | None:
+        """The specialist assigned at `instant`: the latest change that occurred by then (a
+        payment dated before the registration counts for the registration's specialist)."""
+        changes = self.by_client.get(client_id)
+        if not changes:
+            return None
+        current = changes[0][2]
+        for occurred_at, _version, specialist in changes:
+            if occurred_at > instant:
+                break
+            current = specialist
+        return current
+
+
+def assignments(conn: Connection, as_of: datetime | None,
+                client_ids: Iterable[UUID] | None = None) -> Assignments:
+    t = client_assignments
+    query = select(t).where(known(t.c.recorded_at, as_of))
+    if client_ids is not None:
+        query = query.where(t.c.client_id.in_(list(client_ids)))
+    found: dict[UUID, list[tuple[datetime, int, UUID | None]]] = defaultdict(list)
+    for row in conn.execute(query):
+        found[row.client_id].append((row.occurred_at, row.version, row.specialist_id))
+    for changes in found.values():
+        changes.sort(key=lambda c: (c[0], c[1]))
+    return Assignments(dict(found))
+
+
+# -- invoices, balances, regularity --------------------------------------------------------------
+
+def payments_known(conn: Connection, at: datetime, as_of: datetime | None, *,
+                   client_id: UUID | None = None, since: datetime | None = None,
+                   invoice_ids: Iterable[UUID] | None = None) -> list[Any]:
+    """Payments that occurred by `at` (and since `since`) and were known by `as_of`."""
+    t = payments
+    query = select(t).where(t.c.occurred_at <= at, known(t.c.recorded_at, as_of))
+    if client_id is not None:
+        query = query.where(t.c.client_id == client_id)
+    if since is not None:
+        query = query.where(t.c.occurred_at >= since)
+    if invoice_ids is not None:
+        query = query.where(t.c.invoice_id.in_(list(invoice_ids)))
+    return list(conn.execute(query.order_by(t.c.occurred_at, t.c.payment_id)))
+
+
+def outstanding_invoices(conn: Connection, at: datetime, as_of: datetime | None, *,
+                         client_id: UUID | None = None,
+                         due_before: datetime | None = None) -> list[dict[str, Any]]:
+    """Invoices not fully paid by `at`: amount minus the payments referencing them (one
+    grouped query, exact in integer units)."""
+    i, p = invoices, payments
+    paid = func.coalesce(func.sum(p.c.amount_units), 0)
+    counted = and_(p.c.invoice_id == i.c.invoice_id, p.c.occurred_at <= at,
+                   known(p.c.recorded_at, as_of))
+    shown = (i.c.invoice_id, i.c.client_id, i.c.number, i.c.currency, i.c.amount,
+             i.c.amount_units, i.c.due_at)
+    query = (select(*shown, paid.label("paid")).select_from(i.outerjoin(p, counted))
+             .where(i.c.issued_at <= at, known(i.c.recorded_at, as_of))
+             .group_by(*shown).having(i.c.amount_units > paid))
+    if client_id is not None:
+        query = query.where(i.c.client_id == client_id)
+    if due_before is not None:
+        query = query.where(i.c.due_at < due_before)
+    out = []
+    for row in conn.execute(query.order_by(i.c.due_at, i.c.invoice_id)):
+        balance = from_units(row.amount_units - int(row.paid))
+        out.append({"invoice_id": row.invoice_id, "client_id": row.client_id,
+                    "number": row.number, "currency": row.currency,
+                    "amount": money(row.amount), "outstanding": money(balance),
+                    "outstanding_value": balance, "due_at": row.due_at,
+                    "overdue": row.due_at < at})
+    return out
+
+
+def payment_regularity(conn: Connection, client_id: UUID, at: datetime,
+                       as_of: datetime | None) -> dict[str, Any]:
+    """Invoices due by `at`; on time when payments referencing the invoice, occurred on or
+    before its due date, sum to at least its amount."""
+    i, p = invoices, payments
+    paid = func.coalesce(func.sum(p.c.amount_units), 0)
+    in_time = and_(p.c.invoice_id == i.c.invoice_id, p.c.occurred_at <= i.c.due_at,
+                   known(p.c.recorded_at, as_of))
+    rows = conn.execute(
+        select(i.c.invoice_id, i.c.amount_units, paid.label("paid"))
+        .select_from(i.outerjoin(p, in_time))
+        .where(i.c.client_id == client_id, i.c.due_at <= at, known(i.c.recorded_at, as_of))
+        .group_by(i.c.invoice_id, i.c.amount_units)).all()
+    on_time = sum(1 for r in rows if int(r.paid) >= r.amount_units)
+    return {"on_time": on_time, "due": len(rows), "percent": percent(on_time, len(rows))}
+
+
+def acts_not_returned(conn: Connection, at: datetime, as_of: datetime | None, *,
+                      client_id: UUID | None = None) -> list[Any]:
+    """Invoices whose act was sent by `at` and not returned by `at` (as known by `as_of`)."""
+    t = invoices
+    sent = happened(t.c.act_sent_at, t.c.act_sent_recorded_at, at, as_of)
+    returned = happened(t.c.act_returned_at, t.c.act_returned_recorded_at, at, as_of)
+    query = select(t).where(known(t.c.recorded_at, as_of), sent, ~returned)
+    if client_id is not None:
+        query = query.where(t.c.client_id == client_id)
+    return list(conn.execute(query.order_by(t.c.act_sent_at, t.c.invoice_id)))
+
+
+def latest_plans(conn: Connection, month: str, as_of: datetime | None) -> dict[UUID, Any]:
+    """The plan of each specialist for `month`: the latest set recorded by `as_of`."""
+    t = payment_plans
+    rows = conn.execute(select(t).where(t.c.month == month, known(t.c.recorded_at, as_of)))
+    best: dict[UUID, Any] = {}
+    for row in rows:
+        current = best.get(row.specialist_id)
+        if current is None or (row.recorded_at, row.version) > (current.recorded_at,
+                                                                 current.version):
+            best[row.specialist_id] = row
+    return best
