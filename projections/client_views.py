@@ -1,9 +1,8 @@
 """Composed client reads: the full client card (§5) and the contact brief for a purpose.
 
 Both are assembled at query time from the directory, activity and payments facts, for the
-business moment `at` as known at `as_of` (None: everything recorded). Keys whose projections
-are built elsewhere (`open_situations`, `satisfaction_history`, `segment`) are present and null
-until those projections offer a per-client query.
+business moment `at` as known at `as_of` (None: everything recorded). Open situations,
+satisfaction history and segment come from their own projections (projections.client_links).
 
 Brief sections per purpose (only what that contact needs):
 
@@ -41,6 +40,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection
 
+from projections import client_links as links
 from projections.activity import (
     client_contacts, client_works, open_agreements, open_planned_contacts,
 )
@@ -175,14 +175,14 @@ class _View:
                         "rating": r.rating if rated else None, "feedback_at": rated})
         return out
 
-    def open_situations(self) -> list[dict[str, Any]] | None:
-        return None  # hook: the situations projection is built elsewhere
+    def open_situations(self) -> list[dict[str, Any]]:
+        return links.open_situations(self.conn, self.id, self.at, self.as_of)
 
-    def satisfaction_history(self) -> list[dict[str, Any]] | None:
-        return None  # hook: the surveys projection is built elsewhere
+    def satisfaction_history(self) -> list[dict[str, Any]]:
+        return links.satisfaction_history(self.conn, self.id, self.at, self.as_of)
 
-    def segment(self) -> str | None:
-        return None  # hook: the segments projection is built elsewhere
+    def segment(self) -> str:
+        return links.segment(self.conn, self.id, self.at, self.as_of)
 
 
 def full_card(conn: Connection, client_id: UUID, *, at: datetime,

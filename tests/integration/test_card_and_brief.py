@@ -105,8 +105,9 @@ def test_full_card_shows_every_section_of_the_design(api: Api, acme: dict[str, A
     assert card["interests"] == ["Also keeps books for a small firm"]
     assert card["completeness"]["score"] == "100.00"
     assert card["completeness"]["missing"] == []
+    # No situations or surveys in this world; its last contact was days ago.
     assert (card["open_situations"], card["satisfaction_history"], card["segment"]) == (
-        None, None, None)
+        [], [], "active")
 
     # On the 1st (before the reassignment at 09:00) Ann was the specialist and the regularity
     # counted INV-1 only.
@@ -295,3 +296,38 @@ def test_replay_gives_the_live_digests_after_an_erasure_on_both_backends(
             "[erased]", "customer", True)
     finally:
         container.close()
+
+
+def test_the_card_links_open_situations_satisfaction_history_and_segment(api: Api) -> None:
+    client = api.ok("POST", "/v1/clients", {"kind": "customer", "form": "person",
+                                            "name": "Linked"})
+    cid = client["id"]
+    order = api.ok("POST", "/v1/work-orders", {"client_id": cid, "asset": "car",
+                                               "stages": ["booking", "repair"],
+                                               "occurred_at": "2026-09-01T09:00:00+00:00"})
+    api.ok("POST", f"/v1/work-orders/{order['id']}/close",
+           {"amount": "100.00", "currency": "EUR", "occurred_at": "2026-09-02T09:00:00+00:00"})
+    template = api.ok("POST", "/v1/survey-templates", {"name": "t", "questions": [
+        {"id": "q1", "text": "Booking easy?", "stage": "booking"},
+        {"id": "q2", "text": "Repair good?", "stage": "repair"}]}, as_="admin")
+    survey = api.ok("POST", "/v1/surveys", {"work_order_id": order["id"],
+                                            "template_id": template["id"], "interviewer": "i",
+                                            "occurred_at": "2026-09-05T10:00:00+00:00"})
+    api.ok("POST", f"/v1/surveys/{survey['id']}/ticks",
+           {"question_id": "q2", "ticked": False, "occurred_at": "2026-09-05T10:01:00+00:00"})
+    done = api.ok("POST", f"/v1/surveys/{survey['id']}/complete",
+                  {"outcome": "completed", "occurred_at": "2026-09-05T10:02:00+00:00"})
+    card = api.ok("GET", f"/v1/clients/{cid}/card",
+                  params={"min_position": done["position"], "at": "2026-10-01T00:00:00+00:00"})
+    assert [s["situation_id"] for s in card["open_situations"]] == [done["links"]["situation_id"]]
+    assert card["open_situations"][0]["kind"] == "survey_dissatisfaction"
+    history = card["satisfaction_history"]
+    assert [(h["survey_id"], h["satisfied"], h["answered"]) for h in history] == [
+        (survey["id"], 1, 2)]
+    assert card["segment"] == "active"
+    resolved = api.ok("POST", f"/v1/situations/{done['links']['situation_id']}/resolve",
+                      {"resolution": "called back", "occurred_at": "2026-09-06T10:00:00+00:00"})
+    later = api.ok("GET", f"/v1/clients/{cid}/card",
+                   params={"min_position": resolved["position"],
+                           "at": "2028-01-01T00:00:00+00:00"})
+    assert later["open_situations"] == [] and later["segment"] == "lost"
