@@ -4,8 +4,8 @@ Sections: overdue planned contacts, late data entry (recorded_at - occurred_at a
 threshold, for activity events (contacts, planned contacts, agreements, works and feedback)
 that occurred in the `period` before `at`, with the user who entered them), card completeness
 (clients below 100% with the names of the missing fields), overdue agreements, completed work
-without feedback after `feedback_days`. Reaction-time breaches belong to the reaction-times
-report (projections.reaction_times): the key is null until it is wired in here. Client ids only, no free text:
+without feedback after `feedback_days`. Reaction-time breaches come from the reaction-times
+report (projections.reaction_times), added by the route, which holds the reaction policy. Client ids only, no free text:
 the report is readable by analysts. The specialist filter uses the planned contact's own
 specialist for planned contacts, and the client's specialist at `at` for everything else.
 Each section gives its exact count and at most `limit` items (`truncated` says when cut).

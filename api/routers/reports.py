@@ -15,6 +15,7 @@ from api.schemas import PROBLEM_RESPONSES
 from domain.catalogue import jsonable
 from projections.controls import controls_report
 from projections.payments_report import payments_report
+from projections.reaction_times import list_situations, summary
 
 router = APIRouter(tags=["reports"], responses=PROBLEM_RESPONSES)
 
@@ -58,4 +59,11 @@ def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
                                  late_entry_hours=late_entry_hours,
                                  period=timedelta(days=late_entry_days),
                                  feedback_days=feedback_days, limit=limit)
+        if svc.alerts is not None:
+            breached, _next = list_situations(conn, svc.alerts.policy, at=at_,
+                                              as_of=as_of_ or at_, breached=True,
+                                              specialist=specialist, limit=limit)
+            report["reaction_time_breaches"] = {
+                "count": len(breached),
+                "items": [summary(m) for m in breached]}
     return jsonable(report)  # type: ignore[no-any-return]

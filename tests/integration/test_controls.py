@@ -188,3 +188,18 @@ def test_controls_through_the_api_for_an_analyst_without_personal_data(api: Api)
                    params={"late_entry_hours": "0"}).status_code == 422
     assert api.get("/v1/reports/controls", as_="analyst",
                    params={"as_of": "2026-10-06T09:00:00"}).status_code == 422
+
+
+def test_controls_list_reaction_time_breaches(api: Api) -> None:
+    api.ok("PUT", "/v1/sla-targets/complaint", {"first_reaction_seconds": 3600,
+                                                "resolution_seconds": 86400,
+                                                "business_hours": False}, as_="admin")
+    client = api.ok("POST", "/v1/clients", {"kind": "customer", "form": "person", "name": "B"})
+    late = api.ok("POST", "/v1/complaints", {"client_id": client["id"], "text": "no answer",
+                                             "occurred_at": "2026-01-05T10:00:00+00:00"})
+    api.ok("POST", "/v1/complaints", {"client_id": client["id"], "text": "fresh"})
+    report = api.ok("GET", "/v1/reports/controls",
+                    params={"min_position": api.store_position()}, as_="analyst")
+    breaches = report["reaction_time_breaches"]
+    assert breaches["count"] == 1
+    assert breaches["items"][0]["situation_id"] == late["links"]["situation_id"]
