@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from domain.values import Role
 
+T = TypeVar("T")
 cli = typer.Typer(help="CRM event backbone", no_args_is_help=True, add_completion=False)
 keys_cli = typer.Typer(help="API keys", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
@@ -27,6 +30,30 @@ def _settings(**overrides: object) -> object:
         raise typer.Exit(2) from None
 
 
+def _guarded(make: Callable[[], T]) -> T:
+    """Start-up failures (bad master key, unreachable database) end with a message, exit 2."""
+    from infra.crypto import MasterKeyError
+
+    try:
+        return make()
+    except MasterKeyError as error:
+        console.print(f"[red]master key error:[/red] {error}")
+        raise typer.Exit(2) from None
+    except Exception as error:
+        if type(error).__module__.startswith(("eventsourcing", "psycopg", "sqlalchemy",
+                                              "sqlite3")):
+            console.print(f"[red]cannot open the store:[/red] {type(error).__name__}: {error}")
+            raise typer.Exit(2) from None
+        raise
+
+
+def _container() -> Any:
+    from infra.bootstrap import build
+
+    settings = _settings()
+    return _guarded(lambda: build(settings, start_follower=False))  # type: ignore[arg-type]
+
+
 @cli.command()
 def serve(host: str = typer.Option(None, help="default CRM_HOST or 127.0.0.1"),
           port: int = typer.Option(None, help="default CRM_PORT or 8000")) -> None:
@@ -36,7 +63,7 @@ def serve(host: str = typer.Option(None, help="default CRM_HOST or 127.0.0.1"),
     from api.app import create_app
 
     settings = _settings(host=host, port=port)
-    app = create_app(settings)  # type: ignore[arg-type]
+    app = _guarded(lambda: create_app(settings))  # type: ignore[arg-type]
     console.print(f"[green]serving[/green] on http://{settings.host}:{settings.port} "  # type: ignore[attr-defined]
                   f"(docs at /docs; store {settings.database_url})")  # type: ignore[attr-defined]
     uvicorn.run(app, host=settings.host, port=settings.port,  # type: ignore[attr-defined]
@@ -47,10 +74,9 @@ def serve(host: str = typer.Option(None, help="default CRM_HOST or 127.0.0.1"),
 def keys_create(role: Role = typer.Option(..., help="operator|manager|auditor|analyst|admin"),
                 user: str = typer.Option(..., help="the user id the key acts as")) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    from infra.bootstrap import build
     from infra.clock import system_clock
 
-    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    container = _container()
     try:
         token = container.keys.create(user, role, system_clock())
     finally:
@@ -62,10 +88,9 @@ def keys_create(role: Role = typer.Option(..., help="operator|manager|auditor|an
 @keys_cli.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (the part after crm_)."""
-    from infra.bootstrap import build
     from infra.clock import system_clock
 
-    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    container = _container()
     try:
         done = container.keys.revoke(key_id, system_clock())
     finally:
@@ -84,10 +109,9 @@ def replay(projection: list[str] = typer.Option(None, "--projection", "-p",
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from infra.bootstrap import build
     from infra.rebuild import replay_and_compare, select
 
-    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    container = _container()
     try:
         try:
             chosen = select(projection)
@@ -126,9 +150,8 @@ def rebuild(projection: str = typer.Argument(..., help="the projection to rebuil
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from infra.bluegreen import SwitchRefused, blue_green, rollback
-    from infra.bootstrap import build
 
-    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    container = _container()
     try:
         if undo:
             position = rollback(container, projection)
@@ -168,7 +191,8 @@ def keys_rotate_master(new_key: str = typer.Option(..., "--new-key", envvar="CRM
     """Re-wrap every client data key with a new master key (then set CRM_MASTER_KEY to it)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from infra.bootstrap import build
+    from sqlalchemy import func, select
+
     from infra.crypto import MasterKeyError, client_keys, parse_master_key
 
     try:
@@ -176,10 +200,10 @@ def keys_rotate_master(new_key: str = typer.Option(..., "--new-key", envvar="CRM
     except MasterKeyError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    container = _container()
     try:
         with container.engine.connect() as conn:
-            total = conn.execute(client_keys.count()).scalar_one()
+            total = conn.execute(select(func.count()).select_from(client_keys)).scalar_one()
         with Progress(TextColumn("re-wrapping"), BarColumn(), MofNCompleteColumn(),
                       console=console) as bar:
             task = bar.add_task("rewrap", total=total)
@@ -194,10 +218,9 @@ def audit_verify() -> None:
     """Check every stored event's hashes; name the first altered, removed, inserted or moved one."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from infra.bootstrap import build
     from infra.chain import verify_store
 
-    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    container = _container()
     try:
         total = container.store_position()
         with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
@@ -257,7 +280,6 @@ def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
     from commands.demo import generate
     from commands.demo_load import DemoLoadError, Loader, LoadStats
     from domain.months import add_months
-    from infra.bootstrap import build
     from infra.clock import system_clock
 
     try:
@@ -269,7 +291,7 @@ def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
         console.print(f"[red]the history would end on {end}, after today[/red]; "
                       "give an earlier --start or fewer --months")
         raise typer.Exit(2)
-    container = build(_settings(), start_follower=False)  # type: ignore[arg-type]
+    container = _container()
     try:
         if container.store_position() > 0 and not force:
             console.print("[red]the store already holds events[/red]; use --force to add the demo "

@@ -7,6 +7,7 @@ The same code runs live (embedded follower, Kafka consumer) and on replay.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger, Column, Connection, DateTime, Dialect, Engine, MetaData, String, Table, select,
 )
+from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -51,6 +53,39 @@ tracking = Table(
     Column("projection", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
+
+# The shape (DDL) each projection's tables were created with: a projection whose tables changed
+# shape in a new version of the code is dropped and rebuilt from the store at start.
+shapes = Table(
+    "projection_shapes", metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+)
+
+
+def shape_fingerprint(conn: Connection, projection: Projection) -> str:
+    ddl = [str(CreateTable(t).compile(dialect=conn.dialect)) for t in
+           sorted(projection.tables, key=lambda t: t.name)]
+    ddl += [str(CreateIndex(i).compile(dialect=conn.dialect)) for t in projection.tables
+            for i in sorted(t.indexes, key=lambda i: str(i.name))]
+    return hashlib.sha256("\n".join(ddl).encode()).hexdigest()
+
+
+def _match_shape(conn: Connection, projection: Projection) -> None:
+    fingerprint = shape_fingerprint(conn, projection)
+    row = conn.execute(select(shapes.c.fingerprint)
+                       .where(shapes.c.projection == projection.name)).first()
+    if row is not None and row.fingerprint == fingerprint:
+        return
+    if row is not None:  # the code changed the tables: start this projection over
+        for table in reversed(projection.tables):
+            table.drop(conn, checkfirst=True)
+        conn.execute(tracking.delete().where(tracking.c.projection == projection.name))
+    for table in projection.tables:
+        table.create(conn, checkfirst=True)
+    upsert(conn, shapes, {"projection": projection.name, "fingerprint": fingerprint},
+           ["projection"])
+
 
 # (position, domain event) pairs from the store's notification log, in order.
 Reader = Callable[[int, int], Sequence[tuple[int, Any]]]
@@ -118,8 +153,10 @@ class Runner:
         # Called after each committed page (e.g. to scrub erased personal data off the disk).
         self.after_page: Callable[[Sequence[tuple[int, Any]]], None] | None = None
         self._lock = threading.Lock()
-        metadata.create_all(engine)
+        metadata.create_all(engine, tables=[tracking, shapes])
         with engine.begin() as conn:
+            for projection in self.projections:
+                _match_shape(conn, projection)
             for name in self._names:
                 upsert(conn, tracking, {"projection": name, "position": 0}, ["projection"],
                        replace=False)
