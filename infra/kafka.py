@@ -28,16 +28,20 @@ def _net_client(**configs: Any) -> KafkaNetClient:
 
 
 def make_producer(
-    bootstrap: str, *, client_id: str, transactional_id: str | None = None
+    bootstrap: str, *, client_id: str, transactional_id: str | None = None,
+    compression_type: str | None = None,
 ) -> KafkaProducer:
     """Idempotent producer that takes ``bytes`` keys and values.
 
     With a ``transactional_id`` the caller must call ``init_transactions()`` first.
+    ``compression_type="gzip"`` roughly doubles throughput for JSON values: kafka-python
+    checksums batches in pure Python (without the optional crc32c), and compressed ones are smaller.
     """
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
         transactional_id=transactional_id,
+        compression_type=compression_type,
         enable_idempotence=True,
         acks="all",
         # A few ms of batching amortises requests without hurting command latency.

@@ -1,0 +1,288 @@
+"""The relay (`crm relay`): publishes the store's events to crm.events.v1 in store order.
+
+At least once, never a gap: a batch is sent with the idempotent producer (acks=all), flushed, and
+only then is the new position saved (with the per-partition tallies) in one transaction. A crash
+in between re-publishes that batch; consumers recognise the repeats by position. Before publishing
+(and every `verify_seconds`) the relay checks the broker still holds what it published: the topic
+exists, has the id recorded at creation, and its fetch high watermark is not below the recorded
+next offset; an acknowledged offset behind the recorded one also counts. If not, the broker lost
+data: the topics are re-created and everything is re-published from the start of the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from prometheus_client import Counter, Gauge
+from sqlalchemy import Engine
+
+from consumers import relay_state
+from consumers.bus import KafkaPort, Topics, close_quietly, recreate_topics
+from consumers.checkpoints import Checkpoint
+from consumers.cloudevents import is_published, key_of, to_cloudevent
+from consumers.relay_state import PartitionState, RelayState
+
+log = logging.getLogger(__name__)
+
+PUBLISHED = Counter("crm_relay_published_total", "Events the relay published (with repeats)")
+RECOVERIES = Counter("crm_relay_recoveries_total",
+                     "Times the relay found the broker had lost data and re-published")
+POSITION = Gauge("crm_relay_position", "Store position the relay has published up to")
+
+Reader = Callable[[int, int], Sequence[tuple[int, Any]]]
+# Positions -> the tamper-evidence hash of each (§7); positions without one are left out.
+HashLookup = Callable[[Sequence[int]], Mapping[int, str]]
+
+
+def no_hashes(_positions: Sequence[int]) -> Mapping[int, str]:
+    """The default hook: no `hash` extension until the store provides one."""
+    return {}
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2, as the Java client): downstream can predict it, and
+    the relay knows each event's partition before sending (for `prevposition`)."""
+    if partitions == 1:
+        return 0
+    from kafka.partitioner.default import murmur2
+
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+
+
+class BrokerDataLoss(Exception):
+    """The broker no longer holds what the relay recorded as published."""
+
+
+class Relay:
+    def __init__(self, engine: Engine, reader: Reader, port: KafkaPort,
+                 topics: Topics | None = None, *, client_id: str = "crm-relay",
+                 batch_size: int = 1000, poll_seconds: float = 0.2,
+                 checkpoint_seconds: float = 5.0, verify_seconds: float = 2.0,
+                 watermark_seconds: float = 30.0, flush_timeout: float = 15.0,
+                 hash_of: HashLookup = no_hashes,
+                 after_publish: Callable[[RelayState], None] | None = None) -> None:
+        self.engine = engine
+        self.reader = reader
+        self.port = port
+        self.topics = topics or Topics()
+        self.client_id = client_id
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.checkpoint_seconds = checkpoint_seconds
+        # Topic ids are checked every verify_seconds; watermarks (a fetch) less often.
+        self.verify_seconds = verify_seconds
+        self.watermark_seconds = watermark_seconds
+        self.flush_timeout = flush_timeout
+        self.hash_of = hash_of
+        # A test hook between "the broker acknowledged the batch" and "the position is saved".
+        self.after_publish = after_publish
+        relay_state.create(engine)
+        self.state = relay_state.load(engine, self.topics.events)
+        self.recoveries = 0
+        self.last_error: str | None = None
+        self._producer: Any = None
+        self._verified_at = float("-inf")
+        self._watermarks_at = float("-inf")
+        self._checkpointed_at = float("-inf")
+        self._dirty = True  # publish a checkpoint soon after start, even with nothing new
+        self._wake = threading.Event()
+
+    @property
+    def position(self) -> int:
+        return self.state.position
+
+    def notify(self, *_saved: Any) -> None:
+        """Wake the loop now (hooked to the application's saves when in the same process)."""
+        self._wake.set()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = self.poll_seconds
+        try:
+            while not stop.is_set():
+                try:
+                    published = self.step()
+                    self.last_error, backoff = None, self.poll_seconds
+                except Exception as error:  # a broker or store hiccup: retry, never skip
+                    self.last_error = f"{type(error).__name__}: {error}"
+                    log.warning("relay step failed (%s); retrying", self.last_error)
+                    self._discard_clients()
+                    self._verified_at = float("-inf")
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if published == 0:
+                    self._wake.wait(self.poll_seconds)
+                    self._wake.clear()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Leave a last checkpoint if the broker is reachable, then let go of the clients."""
+        if self._producer is not None:
+            try:
+                self._checkpoint(force=True)
+            except Exception as error:  # noqa: BLE001  best effort on the way out
+                log.info("no final checkpoint: %s", error)
+        self._discard_clients()
+
+    def step(self) -> int:
+        """Publish the next batch (or a checkpoint when caught up); returns the events read."""
+        self._ensure_ready()
+        page = self.reader(self.state.position + 1, self.batch_size)
+        if not page:
+            self._checkpoint()
+            return 0
+        try:
+            self._publish(page)
+        except BrokerDataLoss as loss:
+            self._recover(str(loss))
+            return len(page)
+        self._checkpoint()
+        return len(page)
+
+    def run_until_caught_up(self, timeout: float = 30.0) -> None:
+        """Publish everything in the store now (scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while self.step():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the relay did not catch up in time")
+        self._checkpoint(force=True)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    def _publish(self, page: Sequence[tuple[int, Any]]) -> None:
+        wanted = [(p, e) for p, e in page if is_published(e)]
+        hashes = self.hash_of([p for p, _e in wanted]) if wanted else {}
+        new = self.state.copy()
+        # The last position sent to each partition in this batch (before acknowledgement).
+        previous = {p: s.tally.last_position for p, s in new.partitions.items()}
+        sent = []
+        for position, event in wanted:
+            key = key_of(event)
+            partition = partition_of(key, self.topics.partitions)
+            record = to_cloudevent(position, event, prev_position=previous.get(partition, 0),
+                                   hash_=hashes.get(position))
+            previous[partition] = position
+            future = self._producer.send(self.topics.events, key=key,
+                                         value=orjson.dumps(record), partition=partition)
+            sent.append((position, record["id"], record["type"], future))
+        self._producer.flush(timeout=self.flush_timeout)
+        for position, event_id, type_, future in sent:
+            meta = future.get(timeout=self.flush_timeout)
+            part = new.partitions.setdefault(meta.partition, PartitionState())
+            if meta.offset < part.next_offset:
+                raise BrokerDataLoss(f"partition {meta.partition} acknowledged offset "
+                                     f"{meta.offset}, below the recorded {part.next_offset}")
+            part.next_offset = meta.offset + 1
+            part.tally.add(position, event_id, type_)
+        new.position = page[-1][0]
+        if self.after_publish is not None:
+            self.after_publish(new)
+        relay_state.save(self.engine, self.topics.events, new)
+        self.state = new
+        self._dirty = True
+        PUBLISHED.inc(len(sent))
+        POSITION.set(new.position)
+
+    def _checkpoint(self, force: bool = False) -> None:
+        due = time.monotonic() - self._checkpointed_at >= self.checkpoint_seconds
+        if (not self._dirty or self.state.topic_id is None or self._producer is None
+                or not (force or due)):
+            return
+        for partition, part in sorted(self.state.partitions.items()):
+            checkpoint = Checkpoint(
+                self.topics.events, self.state.topic_id, partition, self.state.position,
+                part.tally.last_position, part.tally.count, part.tally.digest)
+            self._producer.send(self.topics.checkpoints, key=checkpoint.key(),
+                                value=checkpoint.encode())
+        self._producer.flush(timeout=self.flush_timeout)
+        self._checkpointed_at = time.monotonic()
+        self._dirty = False
+
+    # -- is the broker still holding what we published? ----------------------------------------
+
+    def _ensure_ready(self) -> None:
+        if self._producer is None or time.monotonic() - self._verified_at >= self.verify_seconds:
+            self._verify()
+        if self._producer is None:
+            # A broker that restarted forgets producer ids: always start from a fresh producer.
+            self._producer = self.port.producer(self.client_id)
+
+    def _verify(self) -> None:
+        layout = self.topics.layout()
+        ids = self.port.topic_ids(list(layout))
+        known = self.state.topic_id
+        current = ids.get(self.topics.events)
+        if known is None:
+            # First start: adopt (or create) the topic; there is nothing recorded to lose.
+            self.port.ensure_topics(layout)
+            self.state.topic_id = current or self.port.topic_ids([self.topics.events])[
+                self.topics.events]
+            relay_state.save(self.engine, self.topics.events, self.state)
+        elif current is None:
+            self._recover(f"topic {self.topics.events} is missing")
+        elif current != known:
+            self._recover(f"topic {self.topics.events} has a new id ({known} -> {current})")
+        else:
+            behind = None
+            if time.monotonic() - self._watermarks_at >= self.watermark_seconds:
+                behind = self._behind_watermarks()
+                self._watermarks_at = time.monotonic()
+            if behind:
+                self._recover(behind)
+            elif len(ids) < len(layout):
+                self.port.ensure_topics(layout)
+        self._verified_at = time.monotonic()
+
+    def _behind_watermarks(self) -> str | None:
+        """Fetch each partition's high watermark (robust on Tansu and Kafka, unlike end_offsets).
+
+        A new consumer each time: a reused one reports the watermark of its previous fetch."""
+        from kafka import TopicPartition
+
+        recorded = {p: s.next_offset for p, s in self.state.partitions.items() if s.next_offset}
+        if not recorded:
+            return None
+        probe = self.port.consumer(None, self.client_id + "-probe", None)
+        try:
+            tps = {TopicPartition(self.topics.events, p): o for p, o in recorded.items()}
+            probe.assign(list(tps))
+            for tp, offset in tps.items():
+                probe.seek(tp, offset - 1)
+            deadline = time.monotonic() + self.flush_timeout
+            while any(probe.highwater(tp) is None for tp in tps):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no high watermark from the broker")
+                probe.poll(timeout_ms=100, max_records=1)
+            for tp, offset in tps.items():
+                high = probe.highwater(tp)
+                if high < offset:
+                    return (f"partition {tp.partition} high watermark {high} is below the "
+                            f"recorded offset {offset}")
+            return None
+        finally:
+            close_quietly(probe)
+
+    def _recover(self, reason: str) -> None:
+        log.warning("broker lost data (%s): re-creating topics and re-publishing from the store "
+                    "start", reason)
+        self.recoveries += 1
+        RECOVERIES.inc()
+        self._discard_clients()
+        layout = {n: c for n, c in self.topics.layout().items() if n != self.topics.dlq}
+        topic_id = recreate_topics(self.port, layout)
+        self.port.ensure_topics(self.topics.layout())  # the DLQ is kept if it survived
+        self.state = RelayState(position=0, topic_id=topic_id)
+        relay_state.save(self.engine, self.topics.events, self.state)
+        self._dirty = True
+
+    def _discard_clients(self) -> None:
+        producer, self._producer = self._producer, None
+        close_quietly(producer, timeout=1)
