@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -190,7 +193,6 @@ def keys_rotate_master(new_key: str = typer.Option(..., "--new-key", envvar="CRM
                                                    help="the new master key (base64)")) -> None:
     """Re-wrap every client data key with a new master key (then set CRM_MASTER_KEY to it)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from sqlalchemy import func, select
 
     from infra.crypto import MasterKeyError, client_keys, parse_master_key
@@ -213,9 +215,59 @@ def keys_rotate_master(new_key: str = typer.Option(..., "--new-key", envvar="CRM
     console.print(f"re-wrapped {count} data keys; now set CRM_MASTER_KEY to the new key")
 
 
+@audit_cli.command("export")
+def audit_export(output: Path = typer.Option(..., "--output", "-o", help="the .jsonl file"),
+                 client: str = typer.Option(None, "--client", help="only this client's events"),
+                 since: datetime = typer.Option(None, "--from", help="recorded at or after"),
+                 until: datetime = typer.Option(None, "--to", help="recorded at or before"),
+                 with_keys: bool = typer.Option(False, "--with-keys",
+                                                help="append the wrapped data keys")) -> None:
+    """Export history as CloudEvents JSON lines with their hashes, verifiable offline."""
+    from uuid import UUID
+
+    from infra.export import export_lines
+
+    container = _container()
+    try:
+        total = container.store_position()
+        with output.open("wb") as out, _bar("exporting", total) as advance:
+            for n, line in enumerate(export_lines(
+                    container, client_id=UUID(client) if client else None,
+                    recorded_from=_aware(since), recorded_to=_aware(until),
+                    with_keys=with_keys)):
+                out.write(line + b"\n")
+                if n:
+                    advance(1)
+    finally:
+        container.close()
+    console.print(f"exported to {output}")
+
+
+@audit_cli.command("import")
+def audit_import(source: Path = typer.Argument(..., help="a full export (.jsonl)")) -> None:
+    """Load a full export into an empty store, as it was (positions, bytes, hashes)."""
+    from infra.export import import_lines
+
+    container = _container()
+    try:
+        with source.open("rb") as lines:
+            count = import_lines(container, lines)
+        container.follower.run_once()
+    finally:
+        container.close()
+    console.print(f"imported {count} events")
+
+
 @audit_cli.command("verify")
-def audit_verify() -> None:
+def audit_verify(file: Path = typer.Option(None, "--file", help="verify an export offline")
+                 ) -> None:
     """Check every stored event's hashes; name the first altered, removed, inserted or moved one."""
+    if file is not None:
+        from infra.export import verify_lines
+
+        with file.open("rb") as lines:
+            _report(verify_lines(lines))
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from infra.chain import verify_store
@@ -229,6 +281,10 @@ def audit_verify() -> None:
             verdict = verify_store(container.app, progress=lambda n: bar.advance(task, n))
     finally:
         container.close()
+    _report(verdict)
+
+
+def _report(verdict: Any) -> None:
     if verdict.ok:
         console.print(f"[green]ok[/green]: {verdict.events} events verified; chain head "
                       f"{verdict.last_chain_hash}")
@@ -236,6 +292,19 @@ def audit_verify() -> None:
     console.print(f"[red]FAILED[/red]: {verdict.problem} at position {verdict.position}: "
                   f"{verdict.detail}")
     raise typer.Exit(1)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
+@contextmanager
+def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 @cli.command()
@@ -273,7 +342,7 @@ def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
          ) -> None:
     """Load a realistic, deterministic demo history through the command layer."""
     import time
-    from datetime import date, datetime
+    from datetime import date
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -96,14 +96,14 @@ def _container(settings: Settings) -> Container:
 def run_relay(settings: Settings, stop: threading.Event | None = None) -> None:
     """Follow the store and publish to crm.events.v1 until stopped."""
     from consumers.relay import Relay
+    from infra.chain import chain_hashes
 
     container = _container(settings)
     stop = stop or _stop_on_signals()
     try:
-        # hash_of: the tamper-evidence hash per position goes here once the store offers a
-        # lookup (consumers.relay.HashLookup); until then the `hash` extension is absent.
         relay = Relay(container.engine, sealed_reader(container),
-                      kafka_port(str(settings.kafka_bootstrap)), Topics())
+                      kafka_port(str(settings.kafka_bootstrap)), Topics(),
+                      hash_of=lambda positions: chain_hashes(container.app, positions))
         log.info("relay starting at store position %d", relay.position)
         relay.run(stop)
     finally:

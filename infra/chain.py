@@ -189,3 +189,28 @@ def verify_store(app: Any, progress: Any = None) -> Verdict:
         return Verdict(False, verifier.count, "removed", orphans[0],
                        f"position {orphans[0]}: the event was deleted (its hash remains)")
     return verdict
+
+
+def chain_hashes(app: Any, positions: Sequence[int]) -> dict[int, str]:
+    """position -> global chain hash (hex), for the `hash` extension the relay publishes."""
+    if not positions:
+        return {}
+    recorder = app.recorder
+    wanted = sorted(set(positions))
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(f"SELECT position, chain_hash FROM {HASHES} "  # noqa: S608
+                          f"WHERE position IN ({marks})", chunk)
+                found.update({int(p): bytes(h).hex() for p, h in c.fetchall()})
+        else:
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(SQL("SELECT position, chain_hash FROM {}.{} WHERE position = ANY(%s)")
+                          .format(Identifier(recorder.datastore.schema), Identifier(HASHES)),
+                          (chunk,))
+                found.update({int(r["position"]): bytes(r["chain_hash"]).hex()
+                              for r in c.fetchall()})
+    return found
