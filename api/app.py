@@ -16,6 +16,7 @@ from api.routers import health, v1_routers
 from consumers.dlq import parked_count
 from infra.bootstrap import Container, build
 from infra.chain import verify_store
+from infra.export import export_lines
 from infra.settings import Settings
 
 _LAG = Gauge("crm_projection_lag_events", "Events the read models are behind the store")
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         wait_for=built.follower.wait_for, read_wait_seconds=built.settings.read_wait_seconds,
         readiness=lambda: _readiness(built),
         alerts=built.alerts, audit_verify=lambda: verify_store(built.app),
+        export=lambda **kw: export_lines(built, **kw),
         rate_limiter=middleware.RateLimiter(built.settings.rate_limit_per_minute))
     app.state.container = built
     errors.install(app)

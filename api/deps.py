@@ -33,6 +33,7 @@ class Services:
     alerts: Any = None  # consumers.alerts.AlertScheduler: clock, reaction policy, alert hub
     audit_verify: Callable[[], Any] | None = None  # walks the hash chains (infra.chain)
     rate_limiter: Any = None  # api.middleware.RateLimiter
+    export: Callable[..., Any] | None = None  # infra.export.export_lines over this container
 
 
 def services(request: Request) -> Services:

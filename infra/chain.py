@@ -214,3 +214,28 @@ def chain_hashes(app: Any, positions: Sequence[int]) -> dict[int, str]:
                 found.update({int(r["position"]): bytes(r["chain_hash"]).hex()
                               for r in c.fetchall()})
     return found
+
+
+def hashes_before(app: Any, position: int, streams: dict[UUID, int]) -> tuple[bytes,
+                                                                            dict[UUID, bytes]]:
+    """The chain hash just before `position`, and each stream's hash just before the given
+    version: what a page of an export starting mid-history links to."""
+    recorder = app.recorder
+    sqlite = isinstance(recorder, SQLiteApplicationRecorder)
+    mark = "?" if sqlite else "%s"
+    table = HASHES if sqlite else f'"{recorder.datastore.schema}"."{HASHES}"'
+    out: dict[UUID, bytes] = {}
+    with recorder.datastore.transaction(commit=False) as c:
+        c.execute(f"SELECT chain_hash FROM {table} WHERE position < {mark} "  # noqa: S608
+                  "ORDER BY position DESC LIMIT 1", (position,))
+        row = c.fetchone()
+        chain = GENESIS if row is None else bytes(row[0] if sqlite else row["chain_hash"])
+        for stream, version in streams.items():
+            if version <= 1:
+                continue
+            c.execute(f"SELECT stream_hash FROM {table} WHERE stream_id = {mark} "  # noqa: S608
+                      f"AND version = {mark}", (stream.hex if sqlite else stream, version - 1))
+            found = c.fetchone()
+            if found is not None:
+                out[stream] = bytes(found[0] if sqlite else found["stream_hash"])
+    return chain, out

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from consumers.cloudevents import to_cloudevent
 from domain.chain import GENESIS, Verdict, chain_hash, stream_hash
-from infra.chain import HASHES, stored_records
+from infra.chain import HASHES, hashes_before, stored_records
 from infra.crypto import PersonalDataMapper, client_keys
 
 HEADER = "crmexport"
@@ -31,16 +31,29 @@ HEADER = "crmexport"
 
 def export_lines(container: Any, *, client_id: UUID | None = None,
                  recorded_from: datetime | None = None, recorded_to: datetime | None = None,
-                 with_keys: bool = False) -> Iterator[bytes]:
+                 with_keys: bool = False, after: int = 0,
+                 limit: int | None = None) -> Iterator[bytes]:
+    """The header, then the events (after position `after`, at most `limit` of them)."""
     app = container.app
     sealed = PersonalDataMapper(app.mapper, container.keyring, unseal=False)
-    scope = "client" if client_id else "range" if (recorded_from or recorded_to) else "full"
+    scope = "client" if client_id else "range" if (recorded_from or recorded_to or after
+                                                   or limit) else "full"
     yield orjson.dumps({HEADER: 1, "scope": scope, "client": str(client_id) if client_id else None,
-                        "from": recorded_from, "to": recorded_to})
+                        "from": recorded_from, "to": recorded_to, "after": after})
     previous_chain = GENESIS
     previous_stream: dict[UUID, bytes] = {}
     clients: set[UUID] = set()
-    for record in stored_records(app):
+    written = 0
+    for record in stored_records(app, after + 1):
+        if limit is not None and written >= limit:
+            break
+        if record.stream_id not in previous_stream and (record.version > 1 or after):
+            # A page that starts mid-history links to the hashes stored before it.
+            chain, known = hashes_before(app, record.position,
+                                         {record.stream_id: record.version})
+            previous_stream.update(known)
+            if after and not written and previous_chain == GENESIS:
+                previous_chain = chain
         event = sealed.to_domain_event(StoredEvent(record.stream_id, record.version,
                                                    record.topic, record.state))
         prev_stream = previous_stream.get(record.stream_id, GENESIS)
@@ -64,6 +77,7 @@ def export_lines(container: Any, *, client_id: UUID | None = None,
                     hash=_hex(record.chain_hash), prevhash=prev_chain.hex())
         if client is not None:
             clients.add(client)
+        written += 1
         yield orjson.dumps(line)
     if with_keys:
         with container.engine.connect() as conn:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
+from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.deps import AUDIT, Principal, ServicesDep, require
@@ -22,6 +24,25 @@ def verify(svc: ServicesDep, _who: Auditor) -> dict[str, Any]:
     if svc.audit_verify is None:
         raise HTTPException(503, "verification is not available in this process")
     return asdict(svc.audit_verify())
+
+
+@router.get("/events")
+def events(svc: ServicesDep, _who: Auditor,
+           cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$",
+                                               description="a position; next page after it")
+                             ] = None,
+           limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+           client: UUID | None = None) -> dict[str, Any]:
+    """History as CloudEvents with their hashes and stored bytes (verifiable offline, page by
+    page: each page's first event links to the previous page's last)."""
+    if svc.export is None:
+        raise HTTPException(503, "export is not available in this process")
+    lines = list(svc.export(after=int(cursor or 0), limit=limit + 1, client_id=client))
+    items = [orjson.loads(line) for line in lines[1:]]
+    more = len(items) > limit
+    items = items[:limit]
+    return {"header": orjson.loads(lines[0]), "items": items,
+            "next_cursor": str(items[-1]["position"]) if more and items else None}
 
 
 @router.get("/receipts")

@@ -24,3 +24,22 @@ def test_replay_leaves_receipts_an_auditor_can_read(api: Api) -> None:
     assert {i["projection"] for i in items} == {o.receipt.projection for o in outcomes}
     history = next(i for i in items if i["projection"] == "client_history")
     assert (history["first_position"], history["last_position"], history["events"]) == (1, 1, 1)
+
+
+def test_an_auditor_pages_through_verifiable_history_with_actors(api: Api) -> None:
+    from infra.export import verify_lines
+
+    for name in ("A", "B", "C"):
+        api.ok("POST", "/v1/clients", {"kind": "customer", "form": "person", "name": name})
+    first = api.ok("GET", "/v1/audit/events", params={"limit": 2}, as_="auditor")
+    assert [e["position"] for e in first["items"]] == [1, 2]
+    assert first["items"][0]["actor"] == "operator-user"
+    rest = api.ok("GET", "/v1/audit/events", params={"cursor": first["next_cursor"]},
+                  as_="auditor")
+    assert [e["position"] for e in rest["items"]] == [3] and rest["next_cursor"] is None
+    import orjson
+
+    lines = [orjson.dumps({"crmexport": 1, "scope": "full"})] + [
+        orjson.dumps(e) for e in first["items"] + rest["items"]]
+    assert verify_lines(lines).ok
+    assert api.get("/v1/audit/events", as_="operator").status_code == 403

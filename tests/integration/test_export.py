@@ -112,3 +112,14 @@ def test_the_cli_exports_and_verifies_a_file(tmp_path: Path) -> None:
     out.write_bytes(b"\n".join(lines[:3] + lines[4:]))
     failed = CliRunner().invoke(cli, ["audit", "verify", "--file", str(out)])
     assert failed.exit_code == 1 and "removed" in failed.output
+
+
+def test_pages_of_the_export_link_into_one_verifiable_history(container: Container) -> None:
+    _history(container)
+    first = _lines(container, limit=5)
+    second = _lines(container, after=5)
+    assert len(first) == 6 and len(second) == 8
+    assert orjson.loads(second[1])["prevhash"] == orjson.loads(first[5])["hash"]
+    assert verify_lines(first).ok and verify_lines(second).ok
+    full = [_lines(container)[0], *first[1:], *second[1:]]
+    assert verify_lines(full).ok
