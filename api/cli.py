@@ -23,7 +23,7 @@ cli.add_typer(audit_cli, name="audit")
 console = Console(stderr=True)
 
 
-def _settings(**overrides: object) -> object:
+def _settings(**overrides: Any) -> Any:
     from infra.settings import SettingsError, load_settings
 
     try:
@@ -54,7 +54,7 @@ def _container() -> Any:
     from infra.bootstrap import build
 
     settings = _settings()
-    return _guarded(lambda: build(settings, start_follower=False))  # type: ignore[arg-type]
+    return _guarded(lambda: build(settings, start_follower=False))
 
 
 @cli.command()
@@ -66,11 +66,11 @@ def serve(host: str = typer.Option(None, help="default CRM_HOST or 127.0.0.1"),
     from api.app import create_app
 
     settings = _settings(host=host, port=port)
-    app = _guarded(lambda: create_app(settings))  # type: ignore[arg-type]
-    console.print(f"[green]serving[/green] on http://{settings.host}:{settings.port} "  # type: ignore[attr-defined]
-                  f"(docs at /docs; store {settings.database_url})")  # type: ignore[attr-defined]
-    uvicorn.run(app, host=settings.host, port=settings.port,  # type: ignore[attr-defined]
-                log_level=settings.log_level)  # type: ignore[attr-defined]
+    app = _guarded(lambda: create_app(settings))
+    console.print(f"[green]serving[/green] on http://{settings.host}:{settings.port} "
+                  f"(docs at /docs; store {settings.database_url})")
+    uvicorn.run(app, host=settings.host, port=settings.port,
+                log_level=settings.log_level)
 
 
 @keys_cli.command("create")
@@ -312,7 +312,7 @@ def relay() -> None:
     """Publish the store's events to Kafka (crm.events.v1) until stopped (distributed mode)."""
     from consumers.main import run_relay
 
-    run_relay(_settings())  # type: ignore[arg-type]
+    run_relay(_settings())
 
 
 @cli.command()
@@ -322,9 +322,9 @@ def consume(redrive: bool = typer.Option(False, help="re-apply parked events, th
     from consumers.main import run_consume
 
     if not redrive:
-        run_consume(_settings())  # type: ignore[arg-type]
+        run_consume(_settings())
         return
-    report = redrive_parked(_settings())  # type: ignore[arg-type]
+    report = redrive_parked(_settings())
     console.print(f"re-driven: {len(report.redriven)}, still failing: {len(report.still_failing)}")
     for ref, error in report.still_failing.items():
         console.print(f"[red]{ref}[/red]: {error}")

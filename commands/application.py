@@ -180,7 +180,7 @@ class CrmApplication(Application[UUID]):
 
     def _earlier_answer(self, actor: Actor, key: str, request_hash: str) -> Receipt | None:
         try:
-            record = self.repository.get(record_id(actor.user, key))
+            record: Any = self.repository.get(record_id(actor.user, key))
         except AggregateNotFoundError:
             return None
         assert isinstance(record, IdempotencyRecord)

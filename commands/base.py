@@ -115,7 +115,7 @@ class UnitOfWork:
 
     def version_of(self, cls: type[A], id: UUID, version: int) -> A:  # noqa: A002
         """An aggregate as it was at a past version (e.g. a pinned survey template)."""
-        agg = self._repository.get(id, version=version)
+        agg: CrmAggregate = self._repository.get(id, version=version)
         assert isinstance(agg, cls)
         return agg
 

@@ -79,7 +79,9 @@ class SetCalendar(Command):
         return value
 
     def as_calendar(self) -> BusinessCalendar:
-        minutes = lambda t: int(t[:2]) * 60 + int(t[3:])  # noqa: E731
+        def minutes(hhmm: str) -> int:
+            return int(hhmm[:2]) * 60 + int(hhmm[3:])
+
         try:
             return BusinessCalendar.from_dict({
                 "timezone": self.timezone,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -88,7 +88,8 @@ def _shred_erased(keyring: Keyring, events: list[object]) -> None:
             keyring.destroy(event.client_id)  # type: ignore[attr-defined]
 
 
-def _scrub_after_erasure(engine: Engine, runner: Runner, page: list[tuple[int, object]]) -> None:
+def _scrub_after_erasure(engine: Engine, runner: Runner,
+                         page: Sequence[tuple[int, object]]) -> None:
     if any(type(event).__name__ == "ClientErased" for _p, event in page):
         scrub(engine, sorted({t.name for p in runner.projections for t in p.tables}))
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api.deps import PersonalReader, ServicesDep
 from api.routers.read_params import AsOf, At, moments
-from api.schemas import PROBLEM_RESPONSES, EventOut, EventPage
+from api.schemas import PROBLEM_RESPONSES, Actor, EventOut, EventPage
 from domain.base import event_id_of
 from domain.catalogue import event_data, jsonable
 from projections.card import card as card_query
@@ -92,6 +92,6 @@ def _load(svc: ServicesDep, rows: list[Any]) -> list[EventOut]:
             position=row.position, stream_id=row.stream_id, version=row.version,
             client_id=event.client_id, occurred_at=event.occurred_at.isoformat(),
             recorded_at=event.timestamp.isoformat(),
-            actor={"user": event.actor, "role": event.actor_role},
+            actor=Actor(user=event.actor, role=event.actor_role),
             data=jsonable(event_data(event))))
     return out

@@ -122,8 +122,8 @@ def body_model(command: type[Command], path_names: set[str]) -> type[BaseModel]:
     fields: dict[str, Any] = {name: (info.annotation, info)
                               for name, info in command.model_fields.items()
                               if name not in path_names}
-    model = create_model(command.__name__ + "Body", __config__=ConfigDict(extra="forbid"),
-                         **fields)
+    model: type[BaseModel] = create_model(command.__name__ + "Body",
+                                          __config__=ConfigDict(extra="forbid"), **fields)
     model.__doc__ = command.__doc__
     return model
 
