@@ -14,6 +14,7 @@ from api import errors, middleware
 from api.deps import Services
 from api.routers import health, v1_routers
 from consumers.dlq import parked_count
+from consumers.integrations_main import start_alert_publisher
 from infra.bootstrap import Container, build
 from infra.chain import verify_store
 from infra.export import export_lines
@@ -66,7 +67,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Distributed mode: the scheduler's alerts also go to crm.alerts.v1.
+        publisher = start_alert_publisher(built) if owned else None
         yield
+        if publisher is not None:
+            publisher.stop()
         if owned:
             built.close()
 

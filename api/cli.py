@@ -422,5 +422,31 @@ def bench(size: str = typer.Option("medium", help="small|medium|large"),
         raise typer.Exit(status)
 
 
+@cli.command()
+def ingest() -> None:
+    """Execute commands other systems send on crm.ingest.v1 until stopped (docs/ingest.md)."""
+    from consumers.integrations_main import run_ingest
+
+    run_ingest(_settings())  # type: ignore[arg-type]
+
+
+@cli.command()
+def webhooks(replay: str = typer.Option(None, help="a subscriber to send again from --from"),
+             from_position: int = typer.Option(1, "--from", min=1, help="store position")
+             ) -> None:
+    """Deliver events to the webhook subscribers until stopped (or re-send one from a position)."""
+    from consumers.integrations_main import replay_webhooks, run_webhooks
+
+    if replay is None:
+        run_webhooks(_settings())  # type: ignore[arg-type]
+        return
+    try:
+        replay_webhooks(_settings(), replay, from_position)  # type: ignore[arg-type]
+    except KeyError as error:
+        console.print(f"[red]{error.args[0]}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"{replay} will get every wanted event from position {from_position} again")
+
+
 def main() -> None:
     cli(args=sys.argv[1:])

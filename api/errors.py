@@ -8,17 +8,19 @@ from typing import Any
 
 import psycopg
 from eventsourcing.persistence import PersistenceError
-from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from commands.application import BatchItemError
 from commands.errors import (
-    CommandError, IdempotencyConflictError, NotFoundError, VersionConflictError,
+    CommandError,
+    IdempotencyConflictError,
+    NotFoundError,
+    VersionConflictError,
 )
 from domain.errors import DomainError, InvalidTransitionError, InvalidValueError
 

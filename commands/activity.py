@@ -129,7 +129,8 @@ def log_contact(cmd: LogContact, uow: UnitOfWork, meta: Meta) -> Outcome:
 def plan_contact(cmd: PlanContact, uow: UnitOfWork, meta: Meta) -> Outcome:
     client = uow.live_client(cmd.client_id)
     return Outcome(uow.add(PlannedContact.plan(
-        id=uow.claim(PlannedContact, cmd.id, kind="planned contact"), client_id=client.id, meta=meta,
+        id=uow.claim(PlannedContact, cmd.id, kind="planned contact"), client_id=client.id,
+        meta=meta,
         purpose=cmd.purpose, due_at=cmd.due_at,
         specialist_id=cmd.specialist_id or client.specialist_id, note=cmd.note)))
 

@@ -14,7 +14,10 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from commands import registry  # noqa: F401  (imports every handler module)
 from commands.base import HANDLERS, Command, Outcome, UnitOfWork
 from commands.errors import (
-    CommandError, IdempotencyConflictError, NotFoundError, VersionConflictError,
+    CommandError,
+    IdempotencyConflictError,
+    NotFoundError,
+    VersionConflictError,
 )
 from commands.idempotency import IdempotencyRecord, fingerprint, record_id
 from domain.errors import DomainError, InvalidValueError

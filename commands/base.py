@@ -83,7 +83,7 @@ def handles(command_class: type[C]) -> Callable[[Callable[[C, UnitOfWork, Meta],
 
 
 class UnitOfWork:
-    """Aggregates loaded and created by the commands of one request; saved together, or not at all."""
+    """Aggregates loaded and created by the commands of one request: saved together, or not."""
 
     def __init__(self, repository: Repository[UUID], new_id: Callable[[], UUID]) -> None:
         self._repository = repository
@@ -101,7 +101,7 @@ class UnitOfWork:
         self.fresh(cls, given, kind=kind)
         return given
 
-    def get(self, cls: type[A], id: UUID, *, kind: str, field: str | None = None) -> A:  # noqa: A002
+    def get(self, cls: type[A], id: UUID, *, kind: str, field: str | None = None) -> A:
         agg = self._loaded.get(id)
         if agg is None:
             try:
@@ -113,13 +113,13 @@ class UnitOfWork:
             raise NotFoundError(kind, id, field=field)
         return agg
 
-    def version_of(self, cls: type[A], id: UUID, version: int) -> A:  # noqa: A002
+    def version_of(self, cls: type[A], id: UUID, version: int) -> A:
         """An aggregate as it was at a past version (e.g. a pinned survey template)."""
         agg: CrmAggregate = self._repository.get(id, version=version)
         assert isinstance(agg, cls)
         return agg
 
-    def target(self, cls: type[A], id: UUID, *, kind: str) -> A:  # noqa: A002
+    def target(self, cls: type[A], id: UUID, *, kind: str) -> A:
         """The aggregate a command acts on, checked against If-Match when one was given.
         Nothing more is recorded about an erased client, in any of its aggregates."""
         agg = self.get(cls, id, kind=kind)
@@ -136,13 +136,13 @@ class UnitOfWork:
         client.ensure_live()
         return client
 
-    def find(self, cls: type[A], id: UUID) -> A | None:  # noqa: A002
+    def find(self, cls: type[A], id: UUID) -> A | None:
         try:
             return self.get(cls, id, kind=cls.__name__)
         except NotFoundError:
             return None
 
-    def fresh(self, cls: type[CrmAggregate], id: UUID, *, kind: str,  # noqa: A002
+    def fresh(self, cls: type[CrmAggregate], id: UUID, *, kind: str,
               field: str = "id") -> None:
         """A caller-chosen id for a new aggregate must be unused."""
         if self.find(CrmAggregate, id) is not None:

@@ -21,7 +21,7 @@ class CommandError(Exception):
 class NotFoundError(CommandError):
     """`field` is None when the id came from the URL path (404); else the body field (422)."""
 
-    def __init__(self, kind: str, id: UUID | str, *, field: str | None = None) -> None:  # noqa: A002
+    def __init__(self, kind: str, id: UUID | str, *, field: str | None = None) -> None:
         super().__init__(f"no {kind} with id {id}", field=field)
         self.kind = kind
         self.id = id

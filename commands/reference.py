@@ -1,4 +1,4 @@
-"""Reference-data commands: specialists and their plans, survey templates, calendars, SLA targets."""
+"""Reference-data commands: specialists and plans, survey templates, calendars, SLA targets."""
 
 from __future__ import annotations
 

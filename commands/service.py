@@ -8,7 +8,15 @@ from uuid import UUID
 from pydantic import Field
 
 from commands.base import (
-    Amount, Command, Currency, NoteText, Outcome, ShortText, Text, UnitOfWork, handles,
+    Amount,
+    Command,
+    Currency,
+    NoteText,
+    Outcome,
+    ShortText,
+    Text,
+    UnitOfWork,
+    handles,
 )
 from commands.situations import open_for
 from domain.errors import InvalidTransitionError, InvalidValueError

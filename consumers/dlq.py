@@ -20,8 +20,19 @@ from typing import Any
 import orjson
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
-    BigInteger, Column, Connection, Engine, Integer, LargeBinary, MetaData, String, Table, Text,
-    func, select, update,
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -172,7 +183,7 @@ def redrive(engine: Engine, projections: Sequence[Projection],
                     parked_events.c.status == "parked",
                 ).values(status="redriven", redriven_at=clock()))
             report.redriven.append(ref)
-        except Exception as error:  # noqa: BLE001  reported per event; the others go on
+        except Exception as error:
             message = f"{type(error).__name__}: {error}"
             with engine.begin() as conn:
                 conn.execute(update(parked_events).where(

@@ -288,7 +288,7 @@ class Projector:
     def _commit(self) -> None:
         try:
             self.consumer.commit()
-        except Exception as error:  # noqa: BLE001  offsets are a hint; positions are the truth
+        except Exception as error:
             log.info("offset commit failed (%s); redelivery will be skipped by position", error)
 
     def _discard_clients(self) -> None:

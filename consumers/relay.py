@@ -128,7 +128,7 @@ class Relay:
         if self._producer is not None:
             try:
                 self._checkpoint(force=True)
-            except Exception as error:  # noqa: BLE001  best effort on the way out
+            except Exception as error:
                 log.info("no final checkpoint: %s", error)
         self._discard_clients()
 

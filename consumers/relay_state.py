@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
-    BigInteger, Column, Engine, Integer, MetaData, String, Table, delete, select,
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    select,
 )
 
 from consumers.checkpoints import Tally

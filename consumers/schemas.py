@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from consumers.cloudevents import CONTENT_TYPE, SOURCE, SPECVERSION, class_version, ce_type
+from consumers.cloudevents import CONTENT_TYPE, SOURCE, SPECVERSION, ce_type, class_version
 from consumers.cloudevents import field_types as event_fields
 from domain.catalogue import EVENT_TYPES
 

@@ -33,7 +33,7 @@ class Contact(CrmAggregate):
         purpose: str | None
 
     @classmethod
-    def log(cls, *, id: UUID, client_id: UUID, meta: Meta, channel: Channel,  # noqa: A002
+    def log(cls, *, id: UUID, client_id: UUID, meta: Meta, channel: Channel,
             direction: Direction, purpose: ContactPurpose | None, topic: str,
             summary: str | None, contact_person_id: UUID | None, specialist_id: UUID | None,
             situation_id: UUID | None, planned_contact_id: UUID | None) -> Contact:
@@ -77,7 +77,7 @@ class PlannedContact(CrmAggregate):
         due_at: datetime
 
     @classmethod
-    def plan(cls, *, id: UUID, client_id: UUID, meta: Meta, purpose: ContactPurpose,  # noqa: A002
+    def plan(cls, *, id: UUID, client_id: UUID, meta: Meta, purpose: ContactPurpose,
              due_at: datetime, specialist_id: UUID | None, note: str | None) -> PlannedContact:
         return cls._start(cls.ContactPlanned, id=id, client_id=client_id, meta=meta,
                           purpose=str(purpose), due_at=due_at, specialist_id=specialist_id,

@@ -42,7 +42,7 @@ class Agreement(CrmAggregate):
         status: str
 
     @classmethod
-    def make(cls, *, id: UUID, client_id: UUID, meta: Meta, text: str,  # noqa: A002
+    def make(cls, *, id: UUID, client_id: UUID, meta: Meta, text: str,
              due_at: datetime, contact_id: UUID | None) -> Agreement:
         if not text.strip():
             raise InvalidValueError("must not be blank", field="text")
@@ -92,7 +92,7 @@ class Work(CrmAggregate):
         rated: bool
 
     @classmethod
-    def assign(cls, *, id: UUID, client_id: UUID, meta: Meta, text: str,  # noqa: A002
+    def assign(cls, *, id: UUID, client_id: UUID, meta: Meta, text: str,
                due_at: datetime | None, assignee: str) -> Work:
         if not text.strip():
             raise InvalidValueError("must not be blank", field="text")

@@ -43,7 +43,7 @@ class CrmAggregate(Aggregate):
         pass
 
     @classmethod
-    def _start(cls: type[A], event_class: type[Any], *, id: UUID, client_id: UUID | None,  # noqa: A002
+    def _start(cls: type[A], event_class: type[Any], *, id: UUID, client_id: UUID | None,
                meta: Meta, **fields: Any) -> A:
         return cls._create(
             event_class, id=id, timestamp=meta.recorded_at, client_id=client_id,

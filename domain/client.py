@@ -1,4 +1,4 @@
-"""The client: any person or organisation the company exchanges value with, and its contact persons."""
+"""The client: a person or organisation the company exchanges value with; its contact persons."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ class Client(CrmAggregate):
         erased: bool
 
     @classmethod
-    def register(cls, *, id: UUID, meta: Meta, kind: ClientKind, form: ClientForm,  # noqa: A002
+    def register(cls, *, id: UUID, meta: Meta, kind: ClientKind, form: ClientForm,
                  name: str, tax_id: str | None = None, phones: list[str] | None = None,
                  emails: list[str] | None = None, address: str | None = None,
                  tags: list[str] | None = None, specialist_id: UUID | None = None) -> Client:

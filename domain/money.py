@@ -39,7 +39,7 @@ class Invoice(CrmAggregate):
         act: str
 
     @classmethod
-    def issue(cls, *, id: UUID, client_id: UUID, meta: Meta, number: str,  # noqa: A002
+    def issue(cls, *, id: UUID, client_id: UUID, meta: Meta, number: str,
               amount: Money, due_at: datetime) -> Invoice:
         if not number.strip():
             raise InvalidValueError("must not be blank", field="number")
@@ -78,7 +78,7 @@ class Payment(CrmAggregate):
             agg.client_id = self.client_id
 
     @classmethod
-    def receive(cls, *, id: UUID, client_id: UUID, meta: Meta, amount: Money,  # noqa: A002
+    def receive(cls, *, id: UUID, client_id: UUID, meta: Meta, amount: Money,
                 reference: str | None, invoice_id: UUID | None) -> Payment:
         return cls._start(cls.PaymentReceived, id=id, client_id=client_id, meta=meta,
                           amount=amount.amount, currency=amount.currency, reference=reference,

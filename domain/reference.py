@@ -1,4 +1,4 @@
-"""Reference data with streams of their own: specialists (and their plans), calendars, SLA targets."""
+"""Reference data with streams of their own: specialists (with plans), calendars, SLA targets."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Specialist(CrmAggregate):
         plans: dict[str, tuple[Decimal, str]]
 
     @classmethod
-    def register(cls, *, id: UUID, meta: Meta, name: str, email: str | None,  # noqa: A002
+    def register(cls, *, id: UUID, meta: Meta, name: str, email: str | None,
                  user_id: str | None) -> Specialist:
         if not name.strip():
             raise InvalidValueError("must not be blank", field="name")
@@ -73,7 +73,7 @@ class Calendar(CrmAggregate):
         calendar: dict[str, Any]
 
     @classmethod
-    def define(cls, *, id: UUID, meta: Meta, calendar: dict[str, Any]) -> Calendar:  # noqa: A002
+    def define(cls, *, id: UUID, meta: Meta, calendar: dict[str, Any]) -> Calendar:
         return cls._start(cls.CalendarDefined, id=id, client_id=None, meta=meta,
                           calendar=calendar)
 
@@ -114,7 +114,7 @@ class SlaTarget(CrmAggregate):
             raise InvalidValueError("a share between 0 and 1", field="warn_ratio")
 
     @classmethod
-    def define(cls, *, id: UUID, meta: Meta, **target: Any) -> SlaTarget:  # noqa: A002
+    def define(cls, *, id: UUID, meta: Meta, **target: Any) -> SlaTarget:
         cls._check(target["first_reaction_seconds"], target["resolution_seconds"],
                    target["warn_ratio"])
         return cls._start(cls.SlaTargetDefined, id=id, client_id=None, meta=meta, **target)

@@ -37,7 +37,7 @@ class WorkOrder(CrmAggregate):
         closed: bool
 
     @classmethod
-    def open(cls, *, id: UUID, client_id: UUID, meta: Meta, asset: str,  # noqa: A002
+    def open(cls, *, id: UUID, client_id: UUID, meta: Meta, asset: str,
              services: list[str], stages: list[str], mechanic: str | None) -> WorkOrder:
         if not asset.strip():
             raise InvalidValueError("must not be blank", field="asset")
@@ -66,7 +66,7 @@ class Complaint(CrmAggregate):
             agg.client_id = self.client_id
 
     @classmethod
-    def register(cls, *, id: UUID, client_id: UUID, meta: Meta, text: str,  # noqa: A002
+    def register(cls, *, id: UUID, client_id: UUID, meta: Meta, text: str,
                  work_order_id: UUID | None, stage: str | None,
                  channel: str | None) -> Complaint:
         if not text.strip():
@@ -88,7 +88,7 @@ class Wish(CrmAggregate):
             agg.client_id = self.client_id
 
     @classmethod
-    def register(cls, *, id: UUID, client_id: UUID, meta: Meta, text: str,  # noqa: A002
+    def register(cls, *, id: UUID, client_id: UUID, meta: Meta, text: str,
                  work_order_id: UUID | None, stage: str | None) -> Wish:
         if not text.strip():
             raise InvalidValueError("must not be blank", field="text")

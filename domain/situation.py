@@ -71,7 +71,7 @@ class Situation(CrmAggregate):
         acknowledged: bool
 
     @classmethod
-    def open(cls, *, id: UUID, client_id: UUID, meta: Meta, kind: SituationKind,  # noqa: A002
+    def open(cls, *, id: UUID, client_id: UUID, meta: Meta, kind: SituationKind,
              trigger: str, trigger_event_id: UUID | None, description: str,
              specialist_id: UUID | None, stages: list[str] | None = None) -> Situation:
         if not description.strip():

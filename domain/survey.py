@@ -43,7 +43,7 @@ class SurveyTemplate(CrmAggregate):
             raise InvalidValueError("question ids must be distinct", field="questions")
 
     @classmethod
-    def define(cls, *, id: UUID, meta: Meta, name: str,  # noqa: A002
+    def define(cls, *, id: UUID, meta: Meta, name: str,
                questions: list[dict[str, Any]]) -> SurveyTemplate:
         cls._check(questions)
         return cls._start(cls.SurveyTemplateDefined, id=id, client_id=None, meta=meta,
@@ -94,7 +94,7 @@ class Survey(CrmAggregate):
         status: str
 
     @classmethod
-    def start(cls, *, id: UUID, client_id: UUID, meta: Meta, work_order_id: UUID,  # noqa: A002
+    def start(cls, *, id: UUID, client_id: UUID, meta: Meta, work_order_id: UUID,
               template: SurveyTemplate, interviewer: str) -> Survey:
         return cls._start(cls.SurveyStarted, id=id, client_id=client_id, meta=meta,
                           work_order_id=work_order_id, template_id=template.id,
@@ -115,7 +115,7 @@ class Survey(CrmAggregate):
                    final_ticks=final)
 
     def unticked_stages(self) -> list[str]:
-        """Stages with a complaint, in template order (what a completed survey's situation names)."""
+        """Stages with a complaint, in template order (what the survey's situation names)."""
         stages: list[str] = []
         for qid, ticked in self.ticks.items():
             stage = self.stage_of[qid]

@@ -18,11 +18,20 @@ from domain.business_calendar import BusinessCalendar
 from domain.values import Role
 from infra.clock import system_clock
 from infra.crypto import (
-    Keyring, MasterKeyError, PersonalDataMapper, new_master_key, parse_master_key, scrub,
+    Keyring,
+    MasterKeyError,
+    PersonalDataMapper,
+    new_master_key,
+    parse_master_key,
+    scrub,
 )
 from infra.db import make_engine
 from infra.eventstore import (
-    max_position, notification_reader, position_lookup, read_model_url, store_env,
+    max_position,
+    notification_reader,
+    position_lookup,
+    read_model_url,
+    store_env,
 )
 from infra.keys import KeyStore
 from infra.settings import Settings

@@ -111,7 +111,7 @@ def _sqlite_records(recorder: Any, start: int) -> Iterator[Record]:
     table = recorder.events_table_name
     while True:
         with recorder.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "  # noqa: S608
+            c.execute(f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "
                       f"h.stream_hash, h.chain_hash FROM {table} e LEFT JOIN {HASHES} h "
                       f"ON h.position = e.rowid WHERE e.rowid >= ? ORDER BY e.rowid LIMIT ?",
                       (start, PAGE))
@@ -160,7 +160,7 @@ def orphan_hashes(app: Any) -> list[int]:
     recorder = app.recorder
     if isinstance(recorder, SQLiteApplicationRecorder):
         with recorder.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT position FROM {HASHES} WHERE position NOT IN "  # noqa: S608
+            c.execute(f"SELECT position FROM {HASHES} WHERE position NOT IN "
                       f"(SELECT rowid FROM {recorder.events_table_name}) ORDER BY position "
                       "LIMIT 10")
             return [r[0] for r in c.fetchall()]
@@ -203,7 +203,7 @@ def chain_hashes(app: Any, positions: Sequence[int]) -> dict[int, str]:
         marks = ",".join("?" * len(chunk))
         if isinstance(recorder, SQLiteApplicationRecorder):
             with recorder.datastore.transaction(commit=False) as c:
-                c.execute(f"SELECT position, chain_hash FROM {HASHES} "  # noqa: S608
+                c.execute(f"SELECT position, chain_hash FROM {HASHES} "
                           f"WHERE position IN ({marks})", chunk)
                 found.update({int(p): bytes(h).hex() for p, h in c.fetchall()})
         else:
@@ -226,14 +226,14 @@ def hashes_before(app: Any, position: int, streams: dict[UUID, int]) -> tuple[by
     table = HASHES if sqlite else f'"{recorder.datastore.schema}"."{HASHES}"'
     out: dict[UUID, bytes] = {}
     with recorder.datastore.transaction(commit=False) as c:
-        c.execute(f"SELECT chain_hash FROM {table} WHERE position < {mark} "  # noqa: S608
+        c.execute(f"SELECT chain_hash FROM {table} WHERE position < {mark} "
                   "ORDER BY position DESC LIMIT 1", (position,))
         row = c.fetchone()
         chain = GENESIS if row is None else bytes(row[0] if sqlite else row["chain_hash"])
         for stream, version in streams.items():
             if version <= 1:
                 continue
-            c.execute(f"SELECT stream_hash FROM {table} WHERE stream_id = {mark} "  # noqa: S608
+            c.execute(f"SELECT stream_hash FROM {table} WHERE stream_id = {mark} "
                       f"AND version = {mark}", (stream.hex if sqlite else stream, version - 1))
             found = c.fetchone()
             if found is not None:

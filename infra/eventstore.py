@@ -66,7 +66,7 @@ def position_lookup(app: Application[Any]) -> Callable[[UUID, int], int | None]:
     table = events_table(app)
     # isinstance, not the class's module name: the store's recorder is a subclass (infra.chain).
     if isinstance(recorder, SQLiteApplicationRecorder):
-        sql = f"SELECT rowid FROM {table} WHERE originator_id=? AND originator_version=?"  # noqa: S608
+        sql = f"SELECT rowid FROM {table} WHERE originator_id=? AND originator_version=?"
 
         def lookup(stream: UUID, version: int) -> int | None:
             with recorder.datastore.transaction(commit=False) as cursor:
@@ -74,7 +74,7 @@ def position_lookup(app: Application[Any]) -> Callable[[UUID, int], int | None]:
                 row = cursor.fetchone()
                 return int(row[0]) if row else None
     else:
-        sql = (f"SELECT notification_id FROM {table} "  # noqa: S608
+        sql = (f"SELECT notification_id FROM {table} "
                "WHERE originator_id=%s AND originator_version=%s")
 
         def lookup(stream: UUID, version: int) -> int | None:

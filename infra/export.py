@@ -110,8 +110,8 @@ def verify_lines(lines: Iterable[bytes]) -> Verdict:
         position, stream = int(line["position"]), UUID(line["stream"])
         version = int(line["version"])
 
-        def fail(problem: str, detail: str, pos: int = position) -> Verdict:
-            return Verdict(False, count, problem, pos, detail)
+        def fail(problem: str, detail: str, pos: int = position, seen: int = count) -> Verdict:
+            return Verdict(False, seen, problem, pos, detail)
 
         if position <= last_position:
             return fail("reordered", f"position {position} comes after {last_position}")
@@ -170,14 +170,14 @@ def _insert_raw(app: Any, events: list[tuple[Any, ...]], hashes: list[tuple[Any,
     sqlite = "sqlite" in type(recorder.datastore).__module__
     with recorder.datastore.transaction(commit=True) as cursor:
         if sqlite:
-            cursor.executemany(f"INSERT INTO {table} (rowid, originator_id, originator_version, "  # noqa: S608
+            cursor.executemany(f"INSERT INTO {table} (rowid, originator_id, originator_version, "
                                "topic, state) VALUES (?,?,?,?,?)",
                                [(p, s.hex, v, t, st) for p, s, v, t, st in events])
-            cursor.executemany(f"INSERT INTO {HASHES} VALUES (?,?,?,?,?)",  # noqa: S608
+            cursor.executemany(f"INSERT INTO {HASHES} VALUES (?,?,?,?,?)",
                                [(p, s.hex, v, sh, ch) for p, s, v, sh, ch in hashes])
         else:
-            cursor.executemany(f"INSERT INTO {table} (notification_id, originator_id, "  # noqa: S608
+            cursor.executemany(f"INSERT INTO {table} (notification_id, originator_id, "
                                "originator_version, topic, state) VALUES (%s,%s,%s,%s,%s)", events)
-            cursor.executemany(f"INSERT INTO {HASHES} VALUES (%s,%s,%s,%s,%s)", hashes)  # noqa: S608
+            cursor.executemany(f"INSERT INTO {HASHES} VALUES (%s,%s,%s,%s,%s)", hashes)
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'notification_id'), "
                            f"(SELECT COALESCE(MAX(notification_id), 1) FROM {table}))")

@@ -11,7 +11,11 @@ from infra.eventstore import notification_reader, read_model_url
 from projections.base import Projection
 from projections.registry import all_projections
 from projections.replay import (
-    Receipt, first_difference, live_snapshot, rebuild, save_receipt,
+    Receipt,
+    first_difference,
+    live_snapshot,
+    rebuild,
+    save_receipt,
 )
 
 

@@ -1,4 +1,4 @@
-"""Settings: the only reader of os.environ. Unknown or malformed CRM_* variables stop the process."""
+"""Settings: the only reader of os.environ. Unknown or malformed CRM_* settings stop the process."""
 
 from __future__ import annotations
 

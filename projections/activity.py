@@ -14,7 +14,16 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    Column, ColumnElement, Connection, Index, Integer, String, Table, Uuid, select, update,
+    Column,
+    ColumnElement,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    select,
+    update,
 )
 
 from domain.activity import Contact, PlannedContact

@@ -12,17 +12,25 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
-    BigInteger, Column, Connection, DateTime, Dialect, Engine, MetaData, String, Table, select,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    select,
 )
-from sqlalchemy.schema import CreateIndex, CreateTable
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
 

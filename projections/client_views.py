@@ -42,12 +42,19 @@ from sqlalchemy import Connection
 
 from projections import client_links as links
 from projections.activity import (
-    client_contacts, client_works, open_agreements, open_planned_contacts,
+    client_contacts,
+    client_works,
+    open_agreements,
+    open_planned_contacts,
 )
 from projections.clients import ClientState, client_state, completeness
 from projections.facts import money
 from projections.payments import (
-    acts_not_returned, assignments, outstanding_invoices, payment_regularity, payments_known,
+    acts_not_returned,
+    assignments,
+    outstanding_invoices,
+    payment_regularity,
+    payments_known,
 )
 
 RECENT = timedelta(days=14)

@@ -21,7 +21,17 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Connection, Integer, String, Table, Text, Uuid, select,
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    Uuid,
+    select,
     update,
 )
 

@@ -5,7 +5,8 @@ threshold, for activity events (contacts, planned contacts, agreements, works an
 that occurred in the `period` before `at`, with the user who entered them), card completeness
 (clients below 100% with the names of the missing fields), overdue agreements, completed work
 without feedback after `feedback_days`. Reaction-time breaches come from the reaction-times
-report (projections.reaction_times), added by the route, which holds the reaction policy. Client ids only, no free text:
+report (projections.reaction_times), added by the route, which holds the reaction policy.
+Client ids only, no free text:
 the report is readable by analysts. The specialist filter uses the planned contact's own
 specialist for planned contacts, and the client's specialist at `at` for everything else.
 Each section gives its exact count and at most `limit` items (`truncated` says when cut).
@@ -20,7 +21,10 @@ from uuid import UUID
 from sqlalchemy import Connection
 
 from projections.activity import (
-    late_entries, open_agreements, open_planned_contacts, works_without_feedback,
+    late_entries,
+    open_agreements,
+    open_planned_contacts,
+    works_without_feedback,
 )
 from projections.clients import all_states, completeness
 from projections.payments import assignments

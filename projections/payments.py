@@ -16,8 +16,19 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    BigInteger, Column, Connection, Index, Integer, Numeric, String, Table, Uuid, and_, func,
-    select, update,
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Uuid,
+    and_,
+    func,
+    select,
+    update,
 )
 
 from domain.client import Client

@@ -20,7 +20,11 @@ from sqlalchemy import Connection
 from domain.months import days_in_month, forecast_month_end, month_bounds
 from projections.facts import money, percent
 from projections.payments import (
-    acts_not_returned, assignments, latest_plans, outstanding_invoices, payments_known,
+    acts_not_returned,
+    assignments,
+    latest_plans,
+    outstanding_invoices,
+    payments_known,
 )
 
 _INSTANT = timedelta(microseconds=1)

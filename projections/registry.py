@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from projections.base import Projection
 from projections.activity import Activity
+from projections.base import Projection
 from projections.card import ClientCard
 from projections.clients import ClientDirectory
 from projections.history import ClientHistory

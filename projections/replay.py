@@ -21,11 +21,20 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    BigInteger, Column, Connection, Engine, Integer, MetaData, String, Table, select, text,
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+    text,
 )
 
 from domain.catalogue import jsonable
-from projections.base import Projection, Reader, Runner, UtcDateTime, positions, tracking
+from projections.base import Projection, Reader, Runner, UtcDateTime, positions
 
 receipts_metadata = MetaData()
 receipts = Table(
@@ -113,8 +122,8 @@ def first_difference(left: Connection, right: Connection, tables: Sequence[Table
             if ra != rb:
                 return f"{table.name}: row {ka.decode()} differs: {ra.decode()} != {rb.decode()}"
         if len(a) != len(b):
-            longer = a if len(a) > len(b) else b
-            return f"{table.name}: key {longer[min(len(a), len(b))][0].decode()} is only on one side"
+            extra = (a if len(a) > len(b) else b)[min(len(a), len(b))][0].decode()
+            return f"{table.name}: key {extra} is only on one side"
     return None
 
 

@@ -7,12 +7,18 @@ from fastapi import APIRouter
 
 def v1_routers() -> list[APIRouter]:
     """Every router mounted under /v1. One line per router."""
-    from api.routers import audit, batch, clients, writes
-    from api.routers import client_reads, reports
-    from api.routers import service_reports
-    from api.routers import situations
-    from api.routers import alerts
-    from api.routers import schemas
+    from api.routers import (
+        alerts,
+        audit,
+        batch,
+        client_reads,
+        clients,
+        reports,
+        schemas,
+        service_reports,
+        situations,
+        writes,
+    )
 
     return [
         writes.router(),

@@ -9,13 +9,14 @@ from pydantic import ValidationError
 
 from api.deps import OPERATE, Principal, ServicesDep, require
 from api.errors import problem, validation_errors
-from api.routers.writes import IdempotencyKey
+from api.routers.writes import WRITES, IdempotencyKey
 from api.schemas import PROBLEM_RESPONSES, BatchRequest, BatchResult, WriteResult
 from commands.application import Actor
 from commands.base import Command
 from commands.registry import COMMANDS
 
 router = APIRouter(tags=["batch"])
+ROLES_BY_COMMAND = {spec.command.NAME: spec.roles for spec in WRITES}
 
 
 @router.post("/batch", response_model=BatchResult, responses=PROBLEM_RESPONSES)
@@ -32,6 +33,12 @@ def batch(body: BatchRequest, svc: ServicesDep, response: Response,
                            "message": f"unknown command {item.command!r}",
                            "type": "enum"})
             continue
+        allowed = ROLES_BY_COMMAND.get(item.command, ())
+        if who.role not in allowed:
+            # A batch grants nothing its single routes would refuse (e.g. admin-only commands).
+            return problem(403, f"the role {who.role} may not run {item.command}; nothing was "
+                                "written", errors=[{"field": f"items.{index}.command",
+                                                   "message": "not allowed for this role"}])
         try:
             commands.append(cls.model_validate(item.data))
         except ValidationError as error:

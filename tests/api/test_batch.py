@@ -149,3 +149,19 @@ def test_only_writers_may_send_a_batch(api: Api) -> None:
         response = api.post("/v1/batch", {"items": [register(str(uuid4()))]}, as_=role)
         assert response.status_code == 403
     assert store_count(api.container) == before
+
+
+def test_a_batch_grants_nothing_its_routes_refuse(api: Api) -> None:
+    before = store_count(api.container)
+    response = api.post("/v1/batch", {"items": [
+        {"command": "register_client",
+         "data": {"kind": "customer", "form": "person", "name": "ok"}},
+        {"command": "set_calendar",
+         "data": {"calendar": "default", "timezone": "UTC", "hours": {}}}]}, as_="operator")
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["field"] == "items.1.command"
+    assert store_count(api.container) == before
+    allowed = api.post("/v1/batch", {"items": [
+        {"command": "set_calendar",
+         "data": {"calendar": "default", "timezone": "UTC", "hours": {}}}]}, as_="admin")
+    assert allowed.status_code == 200

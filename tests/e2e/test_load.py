@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from infra.bootstrap import build
-from projections.card import client_cards
 from infra.settings import Settings
+from projections.card import client_cards
 from tests.e2e.server import Server, wait_until
 from tests.support import TEST_MASTER_KEY
 

@@ -183,7 +183,7 @@ class Worker:
     def _main(self) -> None:
         try:
             self._target(self.stop)
-        except BaseException as error:  # noqa: BLE001  the test inspects it
+        except BaseException as error:
             self.error = error
 
     def join(self, timeout: float = DEADLINE_S) -> None:

@@ -23,8 +23,16 @@ from infra.eventstore import notification_reader
 from projections.base import Projection, positions
 from projections.history import ClientHistory, client_events
 from tests.integration.bus_support import (
-    DEADLINE_S, Worker, port_for, projector_for, read_model, read_topic, relay_for,
-    unique_topics, wait_for, workers,
+    DEADLINE_S,
+    Worker,
+    port_for,
+    projector_for,
+    read_model,
+    read_topic,
+    relay_for,
+    unique_topics,
+    wait_for,
+    workers,
 )
 from tests.kafka_broker import BrokerHandle, kafka_broker  # noqa: F401
 from tests.support import Api

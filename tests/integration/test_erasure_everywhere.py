@@ -30,8 +30,8 @@ SECRETS = (NAME, PHONE, PERSON, COMMENT, COMPLAINT)
 REPORTS = ("/v1/reports/satisfaction", "/v1/reports/segments", "/v1/reports/payments",
            "/v1/reports/reaction-times", "/v1/reports/controls", "/v1/situations",
            "/v1/work-orders")
-AT = {"at": "2026-10-20T00:00:00+00:00", "as_of": "2099-01-01T00:00:00+00:00", "month": "2026-10", "from": "2026-10-01T00:00:00+00:00",
-      "to": "2026-10-31T00:00:00+00:00"}
+AT = {"at": "2026-10-20T00:00:00+00:00", "as_of": "2099-01-01T00:00:00+00:00",
+      "month": "2026-10", "from": "2026-10-01T00:00:00+00:00", "to": "2026-10-31T00:00:00+00:00"}
 
 
 def _history(api: Api) -> str:

@@ -16,8 +16,17 @@ from infra.eventstore import notification_reader
 from projections.registry import all_projections
 from projections.replay import rebuild
 from tests.integration.bus_support import (
-    DEADLINE_S, Worker, bulk_clients, digests, embedded_digests, port_for, projector_for,
-    read_model, relay_for, unique_topics, workers,
+    DEADLINE_S,
+    Worker,
+    bulk_clients,
+    digests,
+    embedded_digests,
+    port_for,
+    projector_for,
+    read_model,
+    relay_for,
+    unique_topics,
+    workers,
 )
 from tests.kafka_broker import BrokerHandle, TansuBroker, fresh_kafka_broker, kafka_broker  # noqa: F401
 from tests.support import Api

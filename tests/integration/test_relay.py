@@ -10,17 +10,28 @@ from typing import Any
 import orjson
 import pytest
 
+from consumers import relay_state
 from consumers.bus import Topics
 from consumers.checkpoints import Checkpoint, CompletenessVerifier
-from consumers import relay_state
 from consumers.cloudevents import is_published, key_of, to_cloudevent
 from consumers.main import sealed_reader
 from consumers.projector import wait_for_position
 from consumers.relay_state import RelayState
 from infra.eventstore import notification_reader
 from tests.integration.bus_support import (
-    Worker, bulk_clients, digests, embedded_digests, every_event_type, port_for, projector_for,
-    read_model, read_topic, relay_for, unique_topics, wait_for, workers,
+    Worker,
+    bulk_clients,
+    digests,
+    embedded_digests,
+    every_event_type,
+    port_for,
+    projector_for,
+    read_model,
+    read_topic,
+    relay_for,
+    unique_topics,
+    wait_for,
+    workers,
 )
 from tests.kafka_broker import BrokerHandle, kafka_broker  # noqa: F401
 from tests.support import Api

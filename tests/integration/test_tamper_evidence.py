@@ -38,7 +38,7 @@ def _sql(container: Container, statement: str, params: tuple[Any, ...] = ()) -> 
         cursor.execute(statement, params)
         try:
             return list(cursor.fetchall())
-        except Exception:  # noqa: BLE001  statements without results
+        except Exception:
             return []
 
 
@@ -78,8 +78,9 @@ def test_an_inserted_event_is_named(any_container: Container) -> None:
     _history(any_container)
     rows = _sql(any_container, "SELECT originator_id, topic, state FROM {events} "
                                "WHERE {pos} = 2")
-    stream, topic, state = (rows[0][0], rows[0][1], rows[0][2]) if any_container.settings.is_sqlite \
-        else (rows[0]["originator_id"], rows[0]["topic"], rows[0]["state"])
+    row = rows[0]
+    stream, topic, state = (row[0], row[1], row[2]) if any_container.settings.is_sqlite \
+        else (row["originator_id"], row["topic"], row["state"])
     _sql(any_container, "INSERT INTO {events} (originator_id, originator_version, topic, state) "
                         "VALUES (?, 99, ?, ?)", (stream, topic, state))
     verdict = verify_store(any_container.app)

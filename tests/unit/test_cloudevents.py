@@ -15,7 +15,13 @@ import pytest
 
 from commands.idempotency import IdempotencyRecord
 from consumers.cloudevents import (
-    CloudEventError, decode, encode, field_types, from_cloudevent, is_published, key_of,
+    CloudEventError,
+    decode,
+    encode,
+    field_types,
+    from_cloudevent,
+    is_published,
+    key_of,
     to_cloudevent,
 )
 from domain.activity import Contact
