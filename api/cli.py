@@ -404,10 +404,10 @@ def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
 
 
 @cli.command()
-def bench(size: str = typer.Option("medium", help="small|medium|large"),
+def bench(size: str = typer.Option("small", help="small (default) | medium | large"),
           events: int = typer.Option(None, help="history size in events (overrides --size)"),
           only: list[str] = typer.Option(None, "--only",
-                                         help="ingest|rebuild|audit|api|bus (repeatable)"),
+                                         help="ingest|rebuild|audit|api|bus|scaling (repeatable)"),
           backend: list[str] = typer.Option(None, "--backend",
                                             help="sqlite|postgres (repeatable); default both"),
           scaling: bool = typer.Option(False, help="also ingest/rebuild/verify at 10k..1M"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 MINUTES_PER_DAY = 1440
@@ -216,22 +217,32 @@ def _working_spans(calendar: BusinessCalendar, start: datetime, end: datetime) -
     reaches every interval that can touch the span, and a buffered span ending
     before the naive-UTC midnight of the day just expanded can no longer grow.
     """
-    zone = calendar.zone
     day = max(start.date() - 2 * _ONE_DAY, date.min + 2 * _ONE_DAY)
     last_day = min(end.date() + 2 * _ONE_DAY, date.max - 2 * _ONE_DAY)
     pending: list[Span] = []
     while day <= last_day:
-        if day not in calendar.holidays:
-            for first, last in calendar.hours.days[day.weekday()]:
-                span = (_local_minute(day, first, zone), _local_minute(day, last, zone))
-                if span[0] < span[1]:
-                    pending.append(span)
+        pending.extend(_day_spans(calendar, day))
         pending = _merge(pending)
         settled = datetime.combine(day, time(), tzinfo=UTC)
         while pending and pending[0][1] < settled:
             yield pending.pop(0)
         day += _ONE_DAY
     yield from pending
+
+
+@lru_cache(maxsize=1 << 16)
+def _day_spans(calendar: BusinessCalendar, day: date) -> tuple[Span, ...]:
+    """The working spans of one local date, in UTC. Pure, so cached: every measurement of a
+    situation open for months walks the same days again (the reports' and alerts' hot path)."""
+    if day in calendar.holidays:
+        return ()
+    zone = calendar.zone
+    spans = []
+    for first, last in calendar.hours.days[day.weekday()]:
+        span = (_local_minute(day, first, zone), _local_minute(day, last, zone))
+        if span[0] < span[1]:
+            spans.append(span)
+    return tuple(spans)
 
 
 def _local_minute(day: date, minute: int, zone: ZoneInfo) -> datetime:

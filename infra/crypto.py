@@ -27,8 +27,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent
 from sqlalchemy import (
-    Column, Engine, LargeBinary, MetaData, String, Table, Uuid, delete, insert, select, text,
-    update,
+    Column, Engine, LargeBinary, MetaData, String, Table, Uuid, bindparam, delete, insert, select,
+    text, update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -49,6 +49,10 @@ key_meta = Table(
     Column("name", String(40), primary_key=True),
     Column("value", String(200), nullable=False),
 )
+
+# Built once: a rebuild fetches one key per client, and building the query each time cost more
+# than running it.
+_WRAPPED = select(client_keys.c.wrapped).where(client_keys.c.client_id == bindparam("b_client"))
 
 
 class MasterKeyError(Exception):
@@ -112,8 +116,7 @@ class Keyring:
             if client_id in self._cache and (self._cache[client_id] is not None or not create):
                 return self._cache[client_id]
         with self._engine.connect() as conn:
-            row = conn.execute(select(client_keys.c.wrapped)
-                               .where(client_keys.c.client_id == client_id)).first()
+            row = conn.execute(_WRAPPED, {"b_client": client_id}).first()
         if row is None and create:
             data_key = AESGCM.generate_key(256)
             nonce = os.urandom(12)

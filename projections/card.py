@@ -6,8 +6,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Connection, String, Table, Uuid, delete,
-    select, update,
+    JSON, BigInteger, Boolean, Column, Connection, String, Table, Uuid, bindparam, delete,
+    or_, select, update,
 )
 
 from domain.activity import Contact
@@ -45,6 +45,16 @@ contact_persons = Table(
     Column("emails", JSON, nullable=False),
     Column("notes", String(4000)),
 )
+
+# One statement, built once (see _ContactLogged): the card's last contact moves only forward in
+# business time; an unknown client matches no row.
+_LAST_CONTACT = (
+    update(client_cards)
+    .where(client_cards.c.client_id == bindparam("b_client"),
+           or_(client_cards.c.last_contact_at.is_(None),
+               client_cards.c.last_contact_at <= bindparam("b_at")))
+    .values(last_contact_at=bindparam("b_at"), last_contact_topic=bindparam("b_topic"),
+            last_contact_channel=bindparam("b_channel"), position=bindparam("b_pos")))
 
 
 class ClientCard(Projection):
@@ -107,14 +117,8 @@ class ClientCard(Projection):
 
     def _ContactLogged(self, conn: Connection, e: Contact.ContactLogged, pos: int) -> None:
         # The latest by business time wins: a late-entered older call does not replace it.
-        row = conn.execute(select(client_cards.c.last_contact_at)
-                           .where(client_cards.c.client_id == e.client_id)).first()
-        if row is None:
-            return
-        if row.last_contact_at is None or row.last_contact_at <= e.occurred_at:
-            conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
-                         .values(last_contact_at=e.occurred_at, last_contact_topic=e.topic,
-                                 last_contact_channel=e.channel, position=pos))
+        conn.execute(_LAST_CONTACT, {"b_client": e.client_id, "b_at": e.occurred_at,
+                                     "b_topic": e.topic, "b_channel": e.channel, "b_pos": pos})
 
 
 ROLE_ORDER = ("decision_maker", "contact", "influencer", "user")

@@ -25,6 +25,8 @@ client_events = Table(
     Index("ix_client_events_client", "client_id", "position"),
 )
 
+_INSERT = client_events.insert()
+
 
 class ClientHistory(Projection):
     """Every client-related event, indexed by client (the streams hold the events themselves)."""
@@ -35,10 +37,12 @@ class ClientHistory(Projection):
     def apply(self, conn: Connection, event: Any, position: int) -> None:
         if not isinstance(event, CrmAggregate.Event) or event.client_id is None:
             return
-        conn.execute(client_events.insert().values(
-            position=position, client_id=event.client_id, stream_id=event.originator_id,
-            version=event.originator_version, type=type(event).__name__,
-            occurred_at=event.occurred_at, recorded_at=event.timestamp))
+        # One statement executed with parameters (building it around literals each time was
+        # the larger part of the cost of applying an event).
+        conn.execute(_INSERT, {
+            "position": position, "client_id": event.client_id, "stream_id": event.originator_id,
+            "version": event.originator_version, "type": type(event).__name__,
+            "occurred_at": event.occurred_at, "recorded_at": event.timestamp})
 
 
 def history_page(conn: Connection, client_id: UUID, *, after: int = 0, limit: int = 100,

@@ -1,0 +1,297 @@
+"""Benchmark 4, the bus: relay and projection consumer against raw kafka-python clients.
+
+A private Tansu broker (or the one CRM_TEST_KAFKA_BOOTSTRAP names) and a fresh store holding a
+history of its own. Ours: the relay (`consumers.relay.Relay`, store -> crm.events.v1, acknowledged
+and its position recorded) and the projection consumer (`consumers.projector.Projector`, topic ->
+every projection in fresh tables), in events/s, the consumer timed from its first record (a group
+join is left out); then end-to-end lag (write returned -> the consumer's read models hold it) with
+writes paced at `RATE` events/s, relay and consumer running in threads of this process.
+Baselines: a raw producer (the same producer settings, the same message sizes, a flush every
+relay batch) and a raw consumer (the same consumer settings) on the same broker, and the
+producer -> consumer lag of raw messages paced the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.backends import Store
+from bench.figures import LOWER, Bars, Row, percentile
+from bench.history import History, batches
+from bench.ingest import ACTOR
+from commands.activity import LogContact
+from domain.values import Channel, Direction
+from infra.bootstrap import Container, build
+from infra.db import scratch_target
+from infra.eventstore import read_model_url
+
+RATE = 500  # events/s for the lag measurement (the issue's steady load)
+TICK = 0.05  # seconds between paced writes: RATE * TICK events per write
+LAG_SECONDS = 6.0
+RELAY_BATCH = 1000
+BUS_EVENTS = 3000  # the bus store's history (capped by --events)
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+def not_measured(backend: str, why: str) -> list[Row]:
+    note = f"not yet measured: {why}"
+    return [Row(name, backend, None, None, unit, note, better)
+            for name, unit, better in (("relay vs raw producer", "events/s", "higher"),
+                                       ("consumer vs raw consumer", "events/s", "higher"),
+                                       ("end-to-end lag p50", "ms", LOWER),
+                                       ("end-to-end lag p99", "ms", LOWER))]
+
+
+def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
+        bars: Bars) -> list[Row]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from consumers.bus import Topics
+            from consumers.main import kafka_port, sealed_reader, unsealer
+            from consumers.projector import Projector
+            from consumers.relay import Relay
+        from bench.broker import kafka_broker
+
+        context = kafka_broker()
+        bootstrap = context.__enter__()
+    except (ImportError, FileNotFoundError, RuntimeError, TimeoutError) as error:
+        return not_measured(backend, f"{type(error).__name__}: {error}")
+    try:
+        with store_factory() as store:
+            container = build(store.settings, start_follower=False)
+            try:
+                size = min(events, BUS_EVENTS)
+                history = History(size, max(10, size // 5), seed=seed)
+                with bars.task(f"{backend}: bus history (not timed)", size) as advance:
+                    for chunk in batches(history.commands(), 50):
+                        before = history.expected
+                        container.app.execute(chunk, ACTOR)
+                        advance(history.expected - before)
+                return _measure(store, container, kafka_port(bootstrap), Topics, Relay,
+                                Projector, sealed_reader, unsealer, history, backend, bars)
+            finally:
+                container.close()
+    finally:
+        context.__exit__(None, None, None)
+
+
+def _measure(store: Store, container: Container, port: Any, topics_cls: Any, relay_cls: Any,
+             projector_cls: Any, sealed_reader: Any, unsealer: Any, history: History,
+             backend: str, bars: Bars) -> list[Row]:
+    from consumers.cloudevents import encode
+    from projections.base import Runner
+    from projections.registry import all_projections
+
+    base = f"bench-{uuid.uuid4().hex[:8]}"
+    topics = topics_cls.named(f"{base}.events")
+    # The periodic broker check is pushed past the run: as measured, it compares against the
+    # high watermark its probe consumer fetched at the previous check, takes the writes since
+    # for lost data and re-publishes everything (reported; the first check still runs).
+    relay = relay_cls(container.engine, sealed_reader(container), port, topics,
+                      batch_size=RELAY_BATCH, checkpoint_seconds=5.0, verify_seconds=3600.0)
+    total = container.store_position()
+    with bars.task(f"{backend}: relay", total) as advance:
+        start = time.perf_counter()
+        relay.run_until_caught_up(timeout=3600)
+        relayed = Rate(sum(p.tally.count for p in relay.state.partitions.values()),
+                       time.perf_counter() - start)
+        advance(total)
+    sample = sealed_reader(container)(1, 500)
+    message = int(sum(len(encode(p, e)) for p, e in sample) / max(len(sample), 1))
+    raw_topic = f"{base}.raw"
+    port.ensure_topics({raw_topic: 1})
+    with bars.task(f"{backend}: raw producer", relayed.count) as advance:
+        produced = _raw_produce(port, raw_topic, relayed.count, message, advance)
+    with scratch_target(read_model_url(store.settings)) as target:
+        runner = Runner(target, all_projections(), lambda _s, _n: [])
+        projector = projector_cls(runner, port, topics, group_id=f"{base}-projections",
+                                  unseal=unsealer(container), page_size=1000)
+        stop = threading.Event()
+        threads = [threading.Thread(target=projector.run, args=(stop,), daemon=True)]
+        threads[0].start()
+        try:
+            with bars.task(f"{backend}: consumer (all projections)", total) as advance:
+                consumed = _until(lambda: projector.received > 0,
+                                  lambda: runner.position() >= relay.position, advance,
+                                  lambda: runner.position())
+            with bars.task(f"{backend}: raw consumer", relayed.count) as advance:
+                raw_consumed = _raw_consume(port, raw_topic, f"{base}-raw", relayed.count,
+                                            advance)
+            container.app.saved_listeners.append(relay.notify)
+            threads.append(threading.Thread(target=relay.run, args=(stop,), daemon=True))
+            threads[1].start()
+            with bars.task(f"{backend}: lag at {RATE} events/s", int(LAG_SECONDS * RATE)) as adv:
+                lags, achieved = _paced_writes(container, runner, history, adv)
+            with bars.task(f"{backend}: raw lag at {RATE} msg/s", int(LAG_SECONDS * RATE)) as adv:
+                raw_lags = _raw_lag(port, raw_topic, f"{base}-lag", message, adv)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+    note = f"{relayed.count} events, ~{message} B messages, one partition"
+    return [
+        Row("relay vs raw producer", backend, relayed.per_second, produced.per_second, "events/s",
+            f"{note}; flush per {RELAY_BATCH}"),
+        Row("consumer vs raw consumer", backend, consumed.per_second, raw_consumed.per_second,
+            "events/s", f"{note}; all projections into fresh tables; from the first record"),
+        Row("end-to-end lag p50", backend, percentile(lags, 50), percentile(raw_lags, 50), "ms",
+            f"writes paced at {RATE}/s, achieved {achieved:.0f}/s; {len(lags)} writes; raw: "
+            "producer -> consumer", better=LOWER),
+        Row("end-to-end lag p99", backend, percentile(lags, 99), percentile(raw_lags, 99), "ms",
+            "write returned -> read model has it", better=LOWER),
+    ]
+
+
+def _until(started: Callable[[], bool], done: Callable[[], bool], advance: Callable[[int], None],
+           position: Callable[[], int], timeout: float = 3600) -> Rate:
+    deadline = time.monotonic() + timeout
+    while not started():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the consumer received nothing")
+        time.sleep(0.005)
+    first, seen = time.perf_counter(), position()
+    begin = seen
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the consumer did not catch up")
+        now = position()
+        advance(now - seen)
+        seen = now
+        time.sleep(0.01)
+    advance(position() - seen)
+    return Rate(position() - begin, time.perf_counter() - first)
+
+
+def _raw_produce(port: Any, topic: str, count: int, size: int,
+                 advance: Callable[[int], None]) -> Rate:
+    producer = port.producer("bench-raw-producer")
+    payload = os.urandom(size)
+    keys = [uuid.uuid4().bytes for _ in range(1000)]
+    try:
+        start = time.perf_counter()
+        for n in range(count):
+            producer.send(topic, key=keys[n % len(keys)], value=payload, partition=0)
+            if (n + 1) % RELAY_BATCH == 0:
+                producer.flush()
+                advance(RELAY_BATCH)
+        producer.flush()
+        return Rate(count, time.perf_counter() - start)
+    finally:
+        producer.close()
+
+
+def _raw_consume(port: Any, topic: str, group: str, count: int,
+                 advance: Callable[[int], None]) -> Rate:
+    consumer = port.consumer(group, "bench-raw-consumer", [topic])
+    try:
+        received, first = 0, None
+        deadline = time.monotonic() + 600
+        while received < count and time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200)
+            for records in batch.values():
+                if first is None:
+                    first = time.perf_counter()
+                received += len(records)
+                advance(len(records))
+        return Rate(received, time.perf_counter() - (first or time.perf_counter()))
+    finally:
+        consumer.close()
+
+
+def _paced_writes(container: Container, runner: Any, history: History,
+                  advance: Callable[[int], None]) -> tuple[list[float], float]:
+    """Contacts written `RATE * TICK` per write every `TICK` s; lag of each write in ms."""
+    clients = history.client_ids()
+    per_write = max(1, int(RATE * TICK))
+    pending: list[tuple[int, float]] = []
+    lags: list[float] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set() or pending:
+            reached, now = runner.position(), time.perf_counter()
+            with lock:
+                while pending and pending[0][0] <= reached:
+                    lags.append((now - pending.pop(0)[1]) * 1000)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    start = time.perf_counter()
+    written, n = 0, 0
+    while time.perf_counter() - start < LAG_SECONDS:
+        due = start + n * TICK
+        time.sleep(max(0.0, due - time.perf_counter()))
+        commands = [LogContact(client_id=clients[(n * per_write + i) % len(clients)],
+                               channel=Channel.PHONE, direction=Direction.INBOUND,
+                               topic="Paced call")
+                    for i in range(per_write)]
+        position = container.app.execute(commands, ACTOR).position
+        with lock:
+            pending.append((position, time.perf_counter()))
+        written += per_write
+        n += 1
+        advance(per_write)
+    achieved = written / (time.perf_counter() - start)
+    done.set()
+    watcher.join(timeout=60)
+    return lags, achieved
+
+
+def _raw_lag(port: Any, topic: str, group: str, size: int,
+             advance: Callable[[int], None]) -> list[float]:
+    """Raw messages paced like the writes; producer send -> consumer receipt, in ms."""
+    lag_topic = f"{topic}.lag"
+    port.ensure_topics({lag_topic: 1})
+    consumer = port.consumer(group, "bench-lag-consumer", [lag_topic])
+    producer = port.producer("bench-lag-producer")
+    per_write = max(1, int(RATE * TICK))
+    expected = int(LAG_SECONDS / TICK) * per_write
+    lags: list[float] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set() and len(lags) < expected:
+            for records in consumer.poll(timeout_ms=100).values():
+                now = time.perf_counter()
+                lags.extend((now - float(r.value[:24].decode())) * 1000 for r in records)
+
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=100)  # join the group before the clock starts
+        thread = threading.Thread(target=consume, daemon=True)
+        thread.start()
+        padding = os.urandom(max(0, size - 24))
+        start = time.perf_counter()
+        for n in range(int(LAG_SECONDS / TICK)):
+            time.sleep(max(0.0, start + n * TICK - time.perf_counter()))
+            for _ in range(per_write):
+                stamp = f"{time.perf_counter():<24.6f}".encode()
+                producer.send(lag_topic, key=b"k", value=stamp + padding, partition=0)
+            advance(per_write)
+        producer.flush()
+        thread.join(timeout=60)
+    finally:
+        stop.set()
+        producer.close()
+        consumer.close()
+    return lags
