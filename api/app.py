@@ -39,7 +39,7 @@ def _readiness(container: Container) -> dict[str, Any]:
     try:
         store = _bounded(container.store_position)
         state["store"] = {"ok": True, "position": store}
-    except Exception as error:  # noqa: BLE001  readiness reports, never raises
+    except Exception as error:
         state["ready"] = False
         state["store"] = {"ok": False, "error": type(error).__name__}
         store = None
@@ -52,7 +52,7 @@ def _readiness(container: Container) -> dict[str, Any]:
                                 "dead_letters": _bounded(lambda: parked_count(container.engine))}
         if lag is not None:
             _LAG.set(lag)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         state["ready"] = False
         state["read_models"] = {"ok": False, "error": type(error).__name__}
     return state

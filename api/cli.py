@@ -427,7 +427,7 @@ def ingest() -> None:
     """Execute commands other systems send on crm.ingest.v1 until stopped (docs/ingest.md)."""
     from consumers.integrations_main import run_ingest
 
-    run_ingest(_settings())  # type: ignore[arg-type]
+    run_ingest(_settings())
 
 
 @cli.command()
@@ -438,10 +438,10 @@ def webhooks(replay: str = typer.Option(None, help="a subscriber to send again f
     from consumers.integrations_main import replay_webhooks, run_webhooks
 
     if replay is None:
-        run_webhooks(_settings())  # type: ignore[arg-type]
+        run_webhooks(_settings())
         return
     try:
-        replay_webhooks(_settings(), replay, from_position)  # type: ignore[arg-type]
+        replay_webhooks(_settings(), replay, from_position)
     except KeyError as error:
         console.print(f"[red]{error.args[0]}[/red]")
         raise typer.Exit(1) from None

@@ -27,8 +27,19 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent
 from sqlalchemy import (
-    Column, Engine, LargeBinary, MetaData, String, Table, Uuid, bindparam, delete, insert, select,
-    text, update,
+    Column,
+    Engine,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 

@@ -6,8 +6,19 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Connection, String, Table, Uuid, bindparam, delete,
-    or_, select, update,
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    or_,
+    select,
+    update,
 )
 
 from domain.activity import Contact

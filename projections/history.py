@@ -7,7 +7,15 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    BigInteger, Column, Connection, Index, Integer, String, Table, Uuid, select,
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    select,
 )
 
 from domain.base import CrmAggregate
