@@ -133,12 +133,15 @@ def settle(pid: int, busy: float = 0.05, window: float = 1.0, timeout: float = 3
 def drive(base: str, token: str | None, requests: Sequence[Request],
           advance: Callable[[int], None] | None = None, *, clients: int = CLIENTS,
           timeout: float = TIMEOUT, pid: int | None = None) -> Load:
-    """Send `requests` from `clients` concurrent connections; with `pid`, also the server's CPU
-    time per request."""
+    """Send `requests` from `clients` concurrent connections. With `pid`, wait for the server to
+    be idle again afterwards (a request the client gave up on still runs there and would load
+    the next route) and give the server's CPU time per request, that tail included."""
     before = cpu_seconds(pid) if pid else 0.0
     load = asyncio.run(_drive(base, token, requests, advance, clients, timeout))
-    if pid and load.sent:
-        load = replace(load, cpu_ms=(cpu_seconds(pid) - before) * 1000 / load.sent)
+    if pid:
+        settle(pid)
+        if load.sent:
+            load = replace(load, cpu_ms=(cpu_seconds(pid) - before) * 1000 / load.sent)
     return load
 
 
