@@ -7,6 +7,8 @@ from infra.kafka, so the relay and the projector stay plain loops around injecte
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,3 +88,42 @@ def recreate_topics(port: KafkaPort, layout: dict[str, int], timeout: float = 30
     if not wait_until(created, timeout, 0.1):
         raise TimeoutError(f"topic {first} has no id {timeout}s after creation")
     return ids[first]
+
+
+_log = logging.getLogger(__name__)
+
+
+class PollLoop:
+    """`poll_once()` until stopped. Broker or database trouble is retried with back-off (the
+    clients are discarded and rebuilt), never skipped. Subclasses provide `poll_once`,
+    `_discard_clients` and `label` (for the log)."""
+
+    label = "consumer"
+    last_error: str | None = None
+    _stop: threading.Event | None = None
+
+    def poll_once(self) -> int:
+        raise NotImplementedError
+
+    def _discard_clients(self) -> None:
+        raise NotImplementedError
+
+    def run(self, stop: threading.Event) -> None:
+        self._stop = stop
+        backoff = 0.2
+        try:
+            while not stop.is_set():
+                try:
+                    self.poll_once()
+                    self.last_error, backoff = None, 0.2
+                except Exception as error:  # broker or database trouble: retry, never skip
+                    self.last_error = f"{type(error).__name__}: {error}"
+                    _log.warning("%s failed (%s); retrying", self.label, self.last_error)
+                    self._discard_clients()
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._discard_clients()

@@ -41,7 +41,7 @@ from commands.errors import (
     VersionConflictError,
 )
 from commands.registry import COMMANDS
-from consumers.bus import KafkaPort, close_quietly
+from consumers.bus import KafkaPort, PollLoop, close_quietly
 from consumers.dlq import RetryPolicy, backoff_sleep, is_transient
 from domain.errors import DomainError
 
@@ -146,7 +146,9 @@ class IngestStats:
     rejected: dict[str, int] = field(default_factory=dict)
 
 
-class Ingest:
+class Ingest(PollLoop):
+    label = "ingest"
+
     def __init__(self, app: CrmApplication, port: KafkaPort, topics: IngestTopics | None = None,
                  *, group_id: str = "crm-ingest", client_id: str = "crm-ingest",
                  allowed: frozenset[str] = OPERATOR_COMMANDS, retry: RetryPolicy | None = None,
@@ -169,26 +171,6 @@ class Ingest:
         self._pending: list[Any] = []  # rejects sent, not yet acknowledged
         self._stop: threading.Event | None = None
         self._topics_ready = False
-
-    def run(self, stop: threading.Event) -> None:
-        self._stop = stop
-        backoff = 0.2
-        try:
-            while not stop.is_set():
-                try:
-                    self.poll_once()
-                    self.last_error, backoff = None, 0.2
-                except Exception as error:  # broker or database trouble: retry, never skip
-                    self.last_error = f"{type(error).__name__}: {error}"
-                    log.warning("ingest failed (%s); retrying", self.last_error)
-                    self._discard_clients()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 5.0)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self._discard_clients()
 
     def poll_once(self) -> int:
         """One poll: execute or reject each record in order, then commit the offsets."""

@@ -27,7 +27,7 @@ import orjson
 from prometheus_client import Counter
 
 from consumers import dlq
-from consumers.bus import KafkaPort, Topics, close_quietly
+from consumers.bus import KafkaPort, PollLoop, Topics, close_quietly
 from consumers.cloudevents import CloudEventError, from_cloudevent
 from consumers.dlq import Parked, RetryPolicy, backoff_sleep, is_transient
 from domain.base import event_id_of
@@ -49,7 +49,9 @@ def _no_reader(_start: int, _limit: int) -> list[tuple[int, Any]]:
     return []  # pages come from Kafka, never from the store
 
 
-class Projector:
+class Projector(PollLoop):
+    label = "projection consumer"
+
     def __init__(self, runner: Runner, port: KafkaPort, topics: Topics | None = None, *,
                  group_id: str = "crm-projections", client_id: str = "crm-projector",
                  page_size: int = 500, retry: RetryPolicy | None = None,
@@ -90,26 +92,6 @@ class Projector:
         self.last_error: str | None = None
 
     # -- the loop ------------------------------------------------------------------------------
-
-    def run(self, stop: threading.Event) -> None:
-        self._stop = stop
-        backoff = 0.2
-        try:
-            while not stop.is_set():
-                try:
-                    self.poll_once()
-                    self.last_error, backoff = None, 0.2
-                except Exception as error:  # broker or database trouble: retry, never skip
-                    self.last_error = f"{type(error).__name__}: {error}"
-                    log.warning("projection consumer failed (%s); retrying", self.last_error)
-                    self._discard_clients()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 5.0)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self._discard_clients()
 
     def poll_once(self) -> int:
         """One poll: apply what came, rewind a re-created log, then commit offsets."""
