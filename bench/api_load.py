@@ -35,12 +35,12 @@ from infra.settings import Settings
 
 CLIENTS = 8
 WRITES = 300
-READS = 600
+READS = 400
 AS_OF_READS = 100
 SEQUENTIAL_READS = 200
-REPORT_READS = 6
+REPORT_READS = 4
 REPORT_CLIENTS = 2  # a report is heavy: two at a time, not eight
-ROUTE_SECONDS = 10.0  # stop issuing a route's requests after this long
+ROUTE_SECONDS = 8.0  # stop issuing a route's requests after this long
 TIMEOUT = 30.0  # a request taking longer counts as failed
 REPORT_TIMEOUT = 30.0
 # Values for required query parameters of report routes (the history's last month).

@@ -34,9 +34,9 @@ from infra.eventstore import read_model_url
 
 RATE = 500  # events/s for the lag measurement (the steady load)
 TICK = 0.05  # seconds between paced writes: RATE * TICK events per write
-LAG_SECONDS = 6.0
+LAG_SECONDS = 5.0
 RELAY_BATCH = 1000
-BUS_EVENTS = 3000  # the bus store's history (capped by --events)
+BUS_EVENTS = 2000  # the bus store's history (capped by --events)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ ONLY_NAMES = (*PHASES, "scaling")  # `--only scaling`: the scaling curve alone
 # (events, clients). small is the default (under 5 minutes on 2 cores for both backends);
 # medium reads cards among 10k clients, large among 100k (1M events: the figures).
 SIZES: dict[str, tuple[int, int]] = {
-    "small": (8_000, 2_000),
+    "small": (6_000, 1_500),
     "medium": (40_000, 10_000),
     "large": (1_000_000, 100_000),
 }
