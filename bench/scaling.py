@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from bench import rebuild
 from bench.backends import fresh_store
-from bench.figures import Bars, Row, every, timer
+from bench.figures import LOWER, Bars, Row, every, timer
 from bench.history import History
 from bench.ingest import BATCH, write_history
 from infra.bootstrap import build
@@ -35,6 +35,10 @@ def run(seed: int, backend: str, sizes: Sequence[int], bars: Bars) -> list[Row]:
             rows.append(Row(f"scaling {figure} at {size:,} vs at {base:,} events", backend,
                             ours, first, "events/s",
                             f"{flag}rate at {size:,} / rate at {base:,}; flagged below {FLAG}"))
+        rows.append(Row(f"scaling rebuild peak RSS at {size:,} vs at {base:,} events", backend,
+                        rates[size]["rss"], rates[base]["rss"], "MiB",
+                        "rebuild child's ru_maxrss (interpreter and imports included)",
+                        better=LOWER))
     return rows
 
 
@@ -56,6 +60,7 @@ def _measure(backend: str, size: int, seed: int, bars: Bars) -> dict[str, float]
                     with timer() as clock:
                         verdict = verify_store(container.app, progress=every(advance))
                     verified.append(verdict.events / clock.seconds if clock.seconds else 0.0)
-            return {"ingest": written.rate, "rebuild": rebuilt.rate, "verify": max(verified)}
+            return {"ingest": written.rate, "rebuild": rebuilt.rate, "verify": max(verified),
+                    "rss": rebuilt.peak_rss_mib}
         finally:
             container.close()
