@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                   description="Event-sourced CRM backend. Errors are application/problem+json "
                               "(RFC 9457). Authenticate with `Authorization: Bearer <key>`.")
     app.state.services = Services(
-        app=built.app, engine=built.engine, keys=built.keys,
+        app=built.app, engine=built.engine, keys=built.keys, personal=built.keyring,
         wait_for=built.follower.wait_for, read_wait_seconds=built.settings.read_wait_seconds,
         readiness=lambda: _readiness(built),
         alerts=built.alerts, audit_verify=lambda: verify_store(built.app),

@@ -117,7 +117,7 @@ def replay(projection: list[str] = typer.Option(None, "--projection", "-p",
     container = _container()
     try:
         try:
-            chosen = select(projection)
+            chosen = select(projection, container.keyring)
         except ValueError as error:
             console.print(f"[red]{error}[/red]")
             raise typer.Exit(2) from None

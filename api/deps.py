@@ -8,7 +8,9 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 
+from domain.catalogue import jsonable
 from domain.values import Role
+from projections.personal import Personal
 
 
 class Principal(Protocol):
@@ -27,6 +29,7 @@ class Services:
     app: Any  # commands.application.CrmApplication
     engine: Any  # sqlalchemy Engine of the read models
     keys: KeyVerifier
+    personal: Personal  # opens the sealed personal values read models hold (the keyring)
     wait_for: Callable[[int, float], bool]
     read_wait_seconds: float
     readiness: Callable[[], dict[str, Any]]
@@ -34,6 +37,11 @@ class Services:
     audit_verify: Callable[[], Any] | None = None  # walks the hash chains (infra.chain)
     rate_limiter: Any = None  # api.middleware.RateLimiter
     export: Callable[..., Any] | None = None  # infra.export.export_lines over this container
+
+
+def reveal(svc: Services, body: Any) -> Any:
+    """`body` as JSON with its personal values opened (read models keep them sealed)."""
+    return svc.personal.reveal(jsonable(body))
 
 
 def services(request: Request) -> Services:

@@ -88,7 +88,7 @@ def as_of_card(container: Container, backend: str, heavy: Heavy) -> list[Row]:
     for _ in range(REPLAY_REPEATS):
         # Fresh in-memory tables per replay, created outside the timed part.
         engine = make_engine("sqlite://")
-        runner = Runner(engine, all_projections(), lambda _s, _n: [])
+        runner = Runner(engine, all_projections(container.keyring), lambda _s, _n: [])
         try:
             with timer() as clock:
                 replayed = _replay_card(container, runner, client_id, first, last, at, middle)

@@ -64,7 +64,7 @@ def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             from consumers.bus import Topics
-            from consumers.main import kafka_port, sealed_reader, unsealer
+            from consumers.main import kafka_port, sealed_reader
             from consumers.projector import Projector
             from consumers.relay import Relay
         from bench.broker import kafka_broker
@@ -85,7 +85,7 @@ def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
                         container.app.execute(chunk, ACTOR)
                         advance(history.expected - before)
                 return _measure(store, container, kafka_port(bootstrap), Topics, Relay,
-                                Projector, sealed_reader, unsealer, history, backend, bars)
+                                Projector, sealed_reader, history, backend, bars)
             finally:
                 container.close()
     finally:
@@ -93,7 +93,7 @@ def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
 
 
 def _measure(store: Store, container: Container, port: Any, topics_cls: Any, relay_cls: Any,
-             projector_cls: Any, sealed_reader: Any, unsealer: Any, history: History,
+             projector_cls: Any, sealed_reader: Any, history: History,
              backend: str, bars: Bars) -> list[Row]:
     from consumers.cloudevents import encode
     from projections.base import Runner
@@ -120,9 +120,9 @@ def _measure(store: Store, container: Container, port: Any, topics_cls: Any, rel
     with bars.task(f"{backend}: raw producer", relayed.count) as advance:
         produced = _raw_produce(port, raw_topic, relayed.count, message, advance)
     with scratch_target(read_model_url(store.settings)) as target:
-        runner = Runner(target, all_projections(), lambda _s, _n: [])
+        runner = Runner(target, all_projections(container.keyring), lambda _s, _n: [])
         projector = projector_cls(runner, port, topics, group_id=f"{base}-projections",
-                                  unseal=unsealer(container), page_size=1000)
+                                  page_size=1000)
         stop = threading.Event()
         threads = [threading.Thread(target=projector.run, args=(stop,), daemon=True)]
         threads[0].start()

@@ -44,35 +44,11 @@ def kafka_port(bootstrap: str) -> KafkaPort:
 
 
 def sealed_reader(container: Container) -> Callable[[int, int], list[tuple[int, Any]]]:
-    """The store's events with personal fields left sealed: what goes on the bus (§8)."""
-    from infra.crypto import PersonalDataMapper
+    """The store's events with personal fields left sealed: what goes on the bus and what the
+    projections read (§8; projections.personal)."""
+    from infra.eventstore import notification_reader
 
-    app = container.app
-    mapper = PersonalDataMapper(app.mapper, container.keyring, unseal=False)
-
-    def read(start: int, limit: int) -> list[tuple[int, Any]]:
-        return [(n.id, mapper.to_domain_event(n))
-                for n in app.recorder.select_notifications(start=start, limit=limit)]
-
-    return read
-
-
-def unsealer(container: Container) -> Callable[[Any], Any]:
-    """Opens the sealed personal fields of a decoded event with the client's data key (an
-    erased client's read as placeholders, as in the store)."""
-    from infra.crypto import is_sealed
-
-    keyring = container.keyring
-
-    def unseal(event: Any) -> Any:
-        state = event.__dict__
-        for name in getattr(type(event), "PERSONAL", ()):
-            if is_sealed(state.get(name)):
-                state[name] = keyring.unseal(state["client_id"],
-                                             f"{type(event).__name__}.{name}", state[name])
-        return event
-
-    return unseal
+    return notification_reader(container.app)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -118,8 +94,7 @@ def run_consume(settings: Settings, stop: threading.Event | None = None) -> None
     stop = stop or _stop_on_signals()
     try:
         projector = Projector(container.runner, kafka_port(str(settings.kafka_bootstrap)),
-                              Topics(), client_id=f"crm-projector-{os.getpid()}",
-                              unseal=unsealer(container))
+                              Topics(), client_id=f"crm-projector-{os.getpid()}")
         log.info("projection consumer starting at position %d", container.runner.position())
         projector.run(stop)
     finally:

@@ -81,7 +81,9 @@ SEALED = {
 
 def field_schema(cls: type, field: str, hint: Any) -> dict[str, Any]:
     plain = type_schema(hint)
-    if field in getattr(cls, "PERSONAL", ()):
+    # A change set (PERSONAL_KEYS) is an object whose personal values are sealed one by one;
+    # "object or sealed" still describes it (a change set was once sealed whole).
+    if field in getattr(cls, "PERSONAL", ()) or field in getattr(cls, "PERSONAL_KEYS", {}):
         return {"anyOf": [plain, {"$ref": "#/$defs/sealed"}]}
     return plain
 

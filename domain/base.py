@@ -34,6 +34,9 @@ class CrmAggregate(Aggregate):
 
         # Names of fields holding personal data (encrypted per client at rest, §8).
         PERSONAL: ClassVar[tuple[str, ...]] = ()
+        # Dict fields whose values are personal for some keys only (a change set): each such
+        # value is encrypted on its own, so projections still see which keys changed.
+        PERSONAL_KEYS: ClassVar[dict[str, tuple[str, ...]]] = {}
 
         @property
         def recorded_at(self) -> datetime:

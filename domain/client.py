@@ -38,7 +38,7 @@ class Client(CrmAggregate):
 
     class ClientProfileUpdated(CrmAggregate.Event):
         changes: dict[str, Any]
-        PERSONAL = ("changes",)
+        PERSONAL_KEYS = {"changes": ("name", "tax_id", "phones", "emails", "address")}
 
         def apply(self, agg: Client) -> None:
             agg.profile.update(self.changes)
@@ -72,7 +72,7 @@ class Client(CrmAggregate):
     class ContactPersonUpdated(CrmAggregate.Event):
         person_id: UUID
         changes: dict[str, Any]
-        PERSONAL = ("changes",)
+        PERSONAL_KEYS = {"changes": ("name", "phones", "emails", "notes")}
 
         def apply(self, agg: Client) -> None:
             agg.persons[self.person_id].update(self.changes)

@@ -100,13 +100,14 @@ def _switch(container: Container, projection: Projection, where: str, position: 
 
 def blue_green(container: Container, name: str,
                progress: Callable[[str, int], None] | None = None) -> Switched:
-    projection = select([name])[0]
+    projection = select([name], container.keyring)[0]
     reader = notification_reader(container.app)
     step = (lambda label: (lambda n: progress(label, n))) if progress else (lambda _l: None)
     with _shadow(container) as (shadow, where):
         built = rebuild(projection, reader, shadow, progress=step("rebuild"))
         with scratch_target(read_model_url(container.settings)) as check:
-            independent = rebuild(type(projection)(), reader, check, stop=built.last_position,
+            fresh = select([name], container.keyring)[0]
+            independent = rebuild(fresh, reader, check, stop=built.last_position,
                                   progress=step("check"))
         if independent.state_digest != built.state_digest:
             raise SwitchRefused(f"{name}: the rebuilt copy ({built.state_digest[:12]}) differs "
@@ -124,7 +125,7 @@ def blue_green(container: Container, name: str,
 
 def rollback(container: Container, name: str) -> int:
     """Put back the copy the last switch replaced; the follower then catches it up."""
-    projection = select([name])[0]
+    projection = select([name], container.keyring)[0]
     with container.runner.paused(), container.engine.begin() as conn:
         previous = positions(conn, [name + "__prev"]).get(name + "__prev")
         if previous is None:

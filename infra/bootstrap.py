@@ -73,7 +73,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
     keys = KeyStore(engine)
     if settings.bootstrap_admin_key and not keys.has_admin():
         keys.create("bootstrap-admin", Role.ADMIN, clock(), token=settings.bootstrap_admin_key)
-    runner = Runner(engine, all_projections(), notification_reader(app))
+    runner = Runner(engine, all_projections(keyring), notification_reader(app))
     runner.after_page = lambda page: _scrub_after_erasure(engine, runner, page)
     follower = EmbeddedFollower(runner)
     app.saved_listeners.append(follower.notify)

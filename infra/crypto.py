@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -114,6 +114,41 @@ class Keyring:
             elif not hmac.compare_digest(row.value, check):
                 raise MasterKeyError("CRM_MASTER_KEY is not the master key the client data keys "
                                      "were wrapped with; refusing to start")
+            self._search = self._search_key(conn)
+
+    def wrapped_search_key(self) -> bytes:
+        """The search-index key as kept (wrapped by the master key), for a full export."""
+        with self._engine.connect() as conn:
+            value = conn.execute(select(key_meta.c.value)
+                                 .where(key_meta.c.name == "search")).scalar_one()
+        return base64.b64decode(value)
+
+    def adopt_search_key(self, wrapped: bytes) -> None:
+        """Use an imported store's search-index key (same master key), so the rebuilt blind
+        index equals the original's."""
+        try:
+            key = self._master.decrypt(wrapped[:12], wrapped[12:], b"crm search key v1")
+        except InvalidTag:
+            raise MasterKeyError("the exported search key does not unwrap with the master "
+                                 "key") from None
+        with self._engine.begin() as conn:
+            conn.execute(update(key_meta).where(key_meta.c.name == "search")
+                         .values(value=base64.b64encode(wrapped).decode()))
+        self._search = key
+
+    def _search_key(self, conn: Any) -> bytes:
+        """The key of the blind search index (HMAC of normalised words), made once and kept
+        wrapped by the master key beside the data keys."""
+        row = conn.execute(select(key_meta.c.value).where(key_meta.c.name == "search")).first()
+        if row is not None:
+            raw = base64.b64decode(row.value)
+            return self._master.decrypt(raw[:12], raw[12:], b"crm search key v1")
+        key = os.urandom(32)
+        nonce = os.urandom(12)
+        wrapped = nonce + self._master.encrypt(nonce, key, b"crm search key v1")
+        conn.execute(insert(key_meta).values(name="search",
+                                             value=base64.b64encode(wrapped).decode()))
+        return key
 
     def _unwrap(self, client_id: UUID, wrapped: bytes) -> AESGCM:
         try:
@@ -126,21 +161,23 @@ class Keyring:
         with self._lock:
             if client_id in self._cache and (self._cache[client_id] is not None or not create):
                 return self._cache[client_id]
-        with self._engine.connect() as conn:
-            row = conn.execute(_WRAPPED, {"b_client": client_id}).first()
-        if row is None and create:
-            data_key = AESGCM.generate_key(256)
-            nonce = os.urandom(12)
-            wrapped = nonce + self._master.encrypt(nonce, data_key, client_id.bytes)
-            try:
-                with self._engine.begin() as conn:
-                    conn.execute(insert(client_keys).values(
-                        client_id=client_id, wrapped=wrapped, created_at=self._clock()))
-                found: AESGCM | None = AESGCM(data_key)
-            except IntegrityError:  # another writer created it first: use theirs
-                return self.key(client_id, create=False)
-        else:
-            found = None if row is None else self._unwrap(client_id, bytes(row.wrapped))
+        # Look-up and, for a new client, insert in one transaction (one pool checkout, one
+        # commit): ingest creates a key per new client, and two transactions cost twice.
+        try:
+            with self._engine.begin() as conn:
+                row = conn.execute(_WRAPPED, {"b_client": client_id}).first()
+                if row is None and create:
+                    data_key = AESGCM.generate_key(256)
+                    nonce = os.urandom(12)
+                    conn.execute(insert(client_keys), {
+                        "client_id": client_id, "created_at": self._clock(),
+                        "wrapped": nonce + self._master.encrypt(nonce, data_key,
+                                                                client_id.bytes)})
+                    found: AESGCM | None = AESGCM(data_key)
+                else:
+                    found = None if row is None else self._unwrap(client_id, bytes(row.wrapped))
+        except IntegrityError:  # another writer created it first: use theirs
+            return self.key(client_id, create=False)
         with self._lock:
             self._cache[client_id] = found
         return found
@@ -171,6 +208,10 @@ class Keyring:
                     progress(1)
             conn.execute(update(key_meta).where(key_meta.c.name == "check")
                          .values(value=_check_value(new_master)))
+            nonce = os.urandom(12)
+            wrapped_search = nonce + new.encrypt(nonce, self._search, b"crm search key v1")
+            conn.execute(update(key_meta).where(key_meta.c.name == "search")
+                         .values(value=base64.b64encode(wrapped_search).decode()))
         self._master = new
         return count
 
@@ -188,6 +229,26 @@ class Keyring:
             return _PLACEHOLDER[sealed["t"]]
         raw = base64.b64decode(sealed["c"])
         return orjson.loads(key.decrypt(raw[:12], raw[12:], client_id.bytes + where.encode()))
+
+    def reveal(self, value: Any) -> Any:
+        """`value` with every sealed personal value a read model holds (sealed value plus its
+        client "k" and field "w", see projections.personal) opened — or shown as the erased
+        placeholder once the client's key is gone. Reads call this at the edge, so the
+        read-model tables never hold personal data in clear."""
+        if isinstance(value, dict):
+            if value.get("_pd_") == 1:
+                if "k" not in value or "w" not in value:
+                    raise ValueError("a sealed value without its client and field reached a read")
+                return self.unseal(UUID(value["k"]), value["w"], value)
+            return {k: self.reveal(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.reveal(v) for v in value]
+        return value
+
+    def blind(self, words: Iterable[str]) -> list[bytes]:
+        """Blind-index tokens: keyed HMAC of each normalised word (16 bytes), so the search
+        index holds no personal text and equal words give equal tokens."""
+        return [hmac.new(self._search, w.encode(), hashlib.sha256).digest()[:16] for w in words]
 
 
 def scrub(engine: Engine, tables: list[str]) -> None:
@@ -208,35 +269,56 @@ def is_sealed(value: Any) -> bool:
 
 
 class PersonalDataMapper(Mapper[UUID]):
-    """Seals personal fields on the way into the store, unseals (or blanks) on the way out."""
+    """Seals personal fields on the way into the store, unseals (or blanks) on the way out;
+    with `unseal=False` events come out as stored (projections, the bus, exports)."""
 
     def __init__(self, inner: Mapper[UUID], keyring: Keyring, *, unseal: bool = True) -> None:
         super().__init__(inner.transcoder, inner.compressor, inner.cipher)
         self.keyring = keyring
         self.unseal = unseal
 
+    def sealed(self) -> PersonalDataMapper:
+        """The same mapper leaving personal fields sealed when it decodes."""
+        return PersonalDataMapper(self, self.keyring, unseal=False)
+
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        personal = getattr(type(domain_event), "PERSONAL", ())
+        cls = type(domain_event)
+        personal = getattr(cls, "PERSONAL", ())
+        by_key: dict[str, tuple[str, ...]] = getattr(cls, "PERSONAL_KEYS", {})
         client_id = getattr(domain_event, "client_id", None)
-        if personal and client_id is not None:
+        if (personal or by_key) and client_id is not None:
             state = dict(vars(domain_event))
             for name in personal:
                 if state.get(name) not in (None, "", [], {}):
-                    state[name] = self.keyring.seal(
-                        client_id, f"{type(domain_event).__name__}.{name}", state[name])
-            clone = object.__new__(type(domain_event))
+                    state[name] = self.keyring.seal(client_id, f"{cls.__name__}.{name}",
+                                                    state[name])
+            for name, keys in by_key.items():
+                if isinstance(state.get(name), dict):
+                    state[name] = {
+                        k: self.keyring.seal(client_id, f"{cls.__name__}.{name}.{k}", v)
+                        if k in keys and v not in (None, "", [], {}) else v
+                        for k, v in state[name].items()}
+            clone = object.__new__(cls)
             clone.__dict__.update(state)
             domain_event = clone
         return super().to_stored_event(domain_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         event = super().to_domain_event(stored_event)
-        personal = getattr(type(event), "PERSONAL", ())
-        if not personal or not self.unseal:
+        cls = type(event)
+        personal = getattr(cls, "PERSONAL", ())
+        by_key: dict[str, tuple[str, ...]] = getattr(cls, "PERSONAL_KEYS", {})
+        if not (personal or by_key) or not self.unseal:
             return event
         state = event.__dict__
+        client_id = state["client_id"]
         for name in personal:
             if is_sealed(state.get(name)):
-                state[name] = self.keyring.unseal(state["client_id"],
-                                                  f"{type(event).__name__}.{name}", state[name])
+                state[name] = self.keyring.unseal(client_id, f"{cls.__name__}.{name}",
+                                                  state[name])
+        for name in by_key:
+            if isinstance(state.get(name), dict):
+                state[name] = {
+                    k: self.keyring.unseal(client_id, f"{cls.__name__}.{name}.{k}", v)
+                    if is_sealed(v) else v for k, v in state[name].items()}
         return event

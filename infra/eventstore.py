@@ -90,10 +90,13 @@ def sqlite_file(settings: Settings) -> Path | None:
 
 
 def notification_reader(app: Application[Any]) -> Callable[[int, int], list[tuple[int, Any]]]:
-    """(start, limit) -> [(position, domain event)] from the store's notification log."""
+    """(start, limit) -> [(position, domain event)] from the store's notification log, with
+    personal fields left sealed as stored: what projections, the bus and exports read (§8)."""
+    sealed = getattr(app.mapper, "sealed", None)
+    mapper = sealed() if sealed is not None else app.mapper
 
     def read(start: int, limit: int) -> list[tuple[int, Any]]:
-        return [(n.id, app.mapper.to_domain_event(n))
+        return [(n.id, mapper.to_domain_event(n))
                 for n in app.recorder.select_notifications(start=start, limit=limit)]
 
     return read

@@ -6,7 +6,9 @@ without the database: `storedtopic` and `storedstate` (base64 of the stored byte
 are ciphertext there), `streamhash`, `prevstreamhash`, `hash` (the global chain) and `prevhash`.
 Each line verifies on its own; consecutive lines must link (a full export links every line, so a
 removed, inserted or reordered line is named). With `--with-keys`, the clients' data keys follow,
-wrapped by the master key (useless without it; erased clients have none).
+wrapped by the master key (useless without it; erased clients have none), and the key of the
+blind search index (`{"searchkey": ...}`, wrapped the same way), so an import rebuilds the
+read models exactly as they were.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def export_lines(container: Any, *, client_id: UUID | None = None,
         written += 1
         yield orjson.dumps(line)
     if with_keys:
+        yield orjson.dumps({"searchkey": base64.b64encode(
+            container.keyring.wrapped_search_key()).decode()})
         with container.engine.connect() as conn:
             for row in conn.execute(select(client_keys)):
                 if client_id is None or row.client_id == client_id:
@@ -105,7 +109,7 @@ def verify_lines(lines: Iterable[bytes]) -> Verdict:
         if HEADER in line:
             header = line
             continue
-        if "datakey" in line:
+        if "datakey" in line or "searchkey" in line:
             continue
         position, stream = int(line["position"]), UUID(line["stream"])
         version = int(line["version"])
@@ -143,6 +147,7 @@ def import_lines(container: Any, lines: Iterable[bytes]) -> int:
     if int(app.recorder.max_notification_id() or 0):
         raise ValueError("import needs an empty store")
     events, hashes, keys = [], [], []
+    search_key: bytes | None = None
     for raw in lines:
         line = orjson.loads(raw)
         if HEADER in line:
@@ -152,15 +157,21 @@ def import_lines(container: Any, lines: Iterable[bytes]) -> int:
         if "datakey" in line:
             keys.append((UUID(line["datakey"]), base64.b64decode(line["wrapped"])))
             continue
+        if "searchkey" in line:
+            search_key = base64.b64decode(line["searchkey"])
+            continue
         events.append((int(line["position"]), UUID(line["stream"]), int(line["version"]),
                        line["storedtopic"], base64.b64decode(line["storedstate"])))
         hashes.append((int(line["position"]), UUID(line["stream"]), int(line["version"]),
                        bytes.fromhex(line["streamhash"]), bytes.fromhex(line["hash"])))
-    _insert_raw(app, events, hashes)
+    # Keys first: a follower that reads the events must find them.
+    if search_key is not None:
+        container.keyring.adopt_search_key(search_key)
     with container.engine.begin() as conn:
         for client, wrapped in keys:
             conn.execute(client_keys.insert().values(client_id=client, wrapped=wrapped,
                                                      created_at=container.clock()))
+    _insert_raw(app, events, hashes)
     return len(events)
 
 

@@ -9,6 +9,7 @@ from infra.bootstrap import Container
 from infra.db import scratch_target
 from infra.eventstore import notification_reader, read_model_url
 from projections.base import Projection
+from projections.personal import Personal
 from projections.registry import all_projections
 from projections.replay import (
     Receipt,
@@ -31,8 +32,9 @@ class ReplayOutcome:
         return self.receipt.state_digest == self.live_digest
 
 
-def select(names: Sequence[str] | None) -> list[Projection]:
-    projections = all_projections()
+def select(names: Sequence[str] | None, personal: Personal) -> list[Projection]:
+    """Fresh instances of the named projections (all when none are named)."""
+    projections = all_projections(personal)
     if not names:
         return projections
     known = {p.name: p for p in projections}
@@ -49,11 +51,11 @@ def replay_and_compare(container: Container, names: Sequence[str] | None = None,
     digests, name the first differing row on a mismatch, and store a receipt."""
     outcomes = []
     reader = notification_reader(container.app)
-    for projection in select(names):
+    for projection in select(names, container.keyring):
         position, live = live_snapshot(container.engine, projection)
         with scratch_target(read_model_url(container.settings)) as target:
             step = (lambda n, name=projection.name: progress(name, n)) if progress else None
-            receipt = rebuild(type(projection)(), reader, target, stop=position, progress=step)
+            receipt = rebuild(projection, reader, target, stop=position, progress=step)
             difference = None
             if receipt.state_digest != live:
                 with container.engine.connect() as left, target.connect() as right:

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    JSON,
     Column,
     ColumnElement,
     Connection,
@@ -31,6 +32,7 @@ from domain.agreement import Agreement, Work
 from domain.client import Client
 from projections.base import Projection, UtcDateTime, metadata, upsert
 from projections.facts import happened, known
+from projections.personal import kept
 
 contacts = Table(
     "activity_contacts", metadata,
@@ -57,7 +59,7 @@ planned_contacts = Table(
     Column("purpose", String(40), nullable=False),
     Column("due_at", UtcDateTime, nullable=False, index=True),
     Column("specialist_id", Uuid),
-    Column("note", String(4000)),
+    Column("note", JSON),  # sealed (projections.personal)
     Column("planned_at", UtcDateTime, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("actor", String(200), nullable=False),
@@ -72,7 +74,7 @@ agreements = Table(
     "activity_agreements", metadata,
     Column("agreement_id", Uuid, primary_key=True),
     Column("client_id", Uuid, nullable=False, index=True),
-    Column("text", String(2000)),
+    Column("text", JSON),  # sealed
     Column("due_at", UtcDateTime, nullable=False, index=True),
     Column("contact_id", Uuid),
     Column("made_at", UtcDateTime, nullable=False),
@@ -88,7 +90,7 @@ works = Table(
     "activity_works", metadata,
     Column("work_id", Uuid, primary_key=True),
     Column("client_id", Uuid, nullable=False, index=True),
-    Column("text", String(2000)),
+    Column("text", JSON),  # sealed
     Column("due_at", UtcDateTime),
     Column("assignee", String(200)),
     Column("assigned_at", UtcDateTime, nullable=False),
@@ -127,7 +129,7 @@ class Activity(Projection):
         upsert(conn, planned_contacts, {
             "planned_contact_id": e.originator_id, "client_id": e.client_id,
             "purpose": e.purpose, "due_at": e.due_at, "specialist_id": e.specialist_id,
-            "note": e.note, "planned_at": e.occurred_at, "recorded_at": e.timestamp,
+            "note": kept(e, "note"), "planned_at": e.occurred_at, "recorded_at": e.timestamp,
             "actor": e.actor}, ["planned_contact_id"])
 
     def _close_planned(self, conn: Connection, e: Any, how: str, contact: UUID | None) -> None:
@@ -147,7 +149,7 @@ class Activity(Projection):
 
     def _AgreementMade(self, conn: Connection, e: Agreement.AgreementMade) -> None:
         upsert(conn, agreements, {
-            "agreement_id": e.originator_id, "client_id": e.client_id, "text": e.text,
+            "agreement_id": e.originator_id, "client_id": e.client_id, "text": kept(e, "text"),
             "due_at": e.due_at, "contact_id": e.contact_id, "made_at": e.occurred_at,
             "recorded_at": e.timestamp, "actor": e.actor}, ["agreement_id"])
 
@@ -164,7 +166,7 @@ class Activity(Projection):
 
     def _WorkAssigned(self, conn: Connection, e: Work.WorkAssigned) -> None:
         upsert(conn, works, {
-            "work_id": e.originator_id, "client_id": e.client_id, "text": e.text,
+            "work_id": e.originator_id, "client_id": e.client_id, "text": kept(e, "text"),
             "due_at": e.due_at, "assignee": e.assignee, "assigned_at": e.occurred_at,
             "recorded_at": e.timestamp, "actor": e.actor}, ["work_id"])
 

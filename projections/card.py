@@ -1,4 +1,6 @@
-"""The client card: profile, contact persons by role, specialist, last contact."""
+"""The client card: profile, contact persons by role, specialist, last contact.
+
+Personal values are stored sealed (projections.personal); reads reveal them."""
 
 from __future__ import annotations
 
@@ -24,17 +26,18 @@ from sqlalchemy import (
 from domain.activity import Contact
 from domain.client import Client
 from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.personal import kept, kept_changes
 
 client_cards = Table(
     "client_cards", metadata,
     Column("client_id", Uuid, primary_key=True),
     Column("kind", String(20), nullable=False),
     Column("form", String(20), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("tax_id", String(40)),
+    Column("name", JSON, nullable=False),
+    Column("tax_id", JSON),
     Column("phones", JSON, nullable=False),
     Column("emails", JSON, nullable=False),
-    Column("address", String(500)),
+    Column("address", JSON),
     Column("tags", JSON, nullable=False),
     Column("interests", JSON, nullable=False),
     Column("specialist_id", Uuid),
@@ -50,11 +53,11 @@ contact_persons = Table(
     "client_contact_persons", metadata,
     Column("person_id", Uuid, primary_key=True),
     Column("client_id", Uuid, nullable=False, index=True),
-    Column("name", String(200), nullable=False),
+    Column("name", JSON, nullable=False),
     Column("role", String(20), nullable=False),
     Column("phones", JSON, nullable=False),
     Column("emails", JSON, nullable=False),
-    Column("notes", String(4000)),
+    Column("notes", JSON),
 )
 
 # One statement, built once (see _ContactLogged): the card's last contact moves only forward in
@@ -81,14 +84,15 @@ class ClientCard(Projection):
 
     def _ClientRegistered(self, conn: Connection, e: Client.ClientRegistered, pos: int) -> None:
         upsert(conn, client_cards, {
-            "client_id": e.originator_id, "kind": e.kind, "form": e.form, "name": e.name,
-            "tax_id": e.tax_id, "phones": e.phones, "emails": e.emails, "address": e.address,
+            "client_id": e.originator_id, "kind": e.kind, "form": e.form,
+            "name": kept(e, "name"), "tax_id": kept(e, "tax_id"), "phones": kept(e, "phones"),
+            "emails": kept(e, "emails"), "address": kept(e, "address"),
             "tags": e.tags, "interests": [], "specialist_id": e.specialist_id,
             "registered_at": e.occurred_at, "erased": False, "position": pos}, ["client_id"])
 
     def _ClientProfileUpdated(self, conn: Connection, e: Client.ClientProfileUpdated,
                               pos: int) -> None:
-        changes = {k: v for k, v in e.changes.items() if k in client_cards.c}
+        changes = {k: v for k, v in kept_changes(e).items() if k in client_cards.c}
         conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
                      .values(**changes, position=pos))
 
@@ -102,7 +106,8 @@ class ClientCard(Projection):
                            .where(client_cards.c.client_id == e.client_id)).first()
         if row is not None:
             conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
-                         .values(interests=[*row.interests, e.text], position=pos))
+                         .values(interests=[*row.interests, kept(e, "text")],
+                                 position=pos))
 
     def _ClientErased(self, conn: Connection, e: Client.ClientErased, pos: int) -> None:
         conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id).values(
@@ -114,13 +119,14 @@ class ClientCard(Projection):
     def _ContactPersonAdded(self, conn: Connection, e: Client.ContactPersonAdded,
                             pos: int) -> None:
         upsert(conn, contact_persons, {
-            "person_id": e.person_id, "client_id": e.client_id, "name": e.name, "role": e.role,
-            "phones": e.phones, "emails": e.emails, "notes": e.notes}, ["person_id"])
+            "person_id": e.person_id, "client_id": e.client_id, "name": kept(e, "name"),
+            "role": e.role, "phones": kept(e, "phones"), "emails": kept(e, "emails"),
+            "notes": kept(e, "notes")}, ["person_id"])
 
     def _ContactPersonUpdated(self, conn: Connection, e: Client.ContactPersonUpdated,
                               pos: int) -> None:
         conn.execute(update(contact_persons).where(contact_persons.c.person_id == e.person_id)
-                     .values(**e.changes))
+                     .values(**kept_changes(e)))
 
     def _ContactPersonRemoved(self, conn: Connection, e: Client.ContactPersonRemoved,
                               pos: int) -> None:
@@ -141,7 +147,7 @@ def card(conn: Connection, client_id: UUID) -> dict[str, Any] | None:
         return None
     persons = [dict(p._mapping) for p in conn.execute(
         select(contact_persons).where(contact_persons.c.client_id == client_id)
-        .order_by(contact_persons.c.name))]
+        .order_by(contact_persons.c.person_id))]
     by_role: dict[str, list[dict[str, Any]]] = {r: [] for r in ROLE_ORDER}
     for person in persons:
         by_role.setdefault(person["role"], []).append(person)

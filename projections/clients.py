@@ -2,9 +2,16 @@
 
 `client_facts` keeps every profile, contact-person, interest and assignment event of a client
 with both times, so the card as of a past moment folds only what was recorded by then. The
-index row holds the current profile for listing and text search (lower-cased name, tax id,
-phones with and without punctuation, emails); `as_of` limits the list to the clients known by
-then. Erasure scrubs personal data from both tables (crypto-shredding leaves nothing to show).
+index row holds the current profile for listing; `as_of` limits the list to the clients known
+by then. Personal values stay sealed in both tables (projections.personal); reads reveal them.
+
+Text search is a blind index (`directory_search`): keyed hashes of the normalised words of the
+current name, tax id, phones and e-mails, so the index holds no personal text. A query matches
+a client when every word of the query is a word of the client or the start of one
+(case-insensitive; "ann" finds "Ann Lee", "mail.example" finds "ann@mail.example"); a query of
+digits and phone punctuation only ("+49 (30) 777") is one number, matching the start or the
+end (3 digits or more) of a phone's digits. Erasure deletes the client's index entries and
+scrubs its facts.
 
 Data completeness checklist (score = share of items present, two decimals):
 - person: name, phone_or_email, address, tax_id
@@ -15,6 +22,7 @@ Data completeness checklist (score = share of items present, two decimals):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,10 +35,12 @@ from sqlalchemy import (
     Column,
     Connection,
     Integer,
+    LargeBinary,
     String,
     Table,
-    Text,
     Uuid,
+    delete,
+    insert,
     select,
     update,
 )
@@ -39,6 +49,7 @@ from domain.catalogue import event_data, jsonable
 from domain.client import Client
 from projections.base import Projection, UtcDateTime, metadata, upsert
 from projections.facts import known, percent
+from projections.personal import Personal, is_sealed, kept, kept_changes
 
 client_facts = Table(
     "directory_client_facts", metadata,
@@ -58,13 +69,19 @@ client_index = Table(
     Column("position", BigInteger, nullable=False, unique=True),
     Column("kind", String(20), nullable=False, index=True),
     Column("form", String(20), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("tax_id", String(40)),
+    Column("name", JSON, nullable=False),  # sealed (or the erased placeholder)
+    Column("tax_id", JSON),  # sealed
     Column("specialist_id", Uuid, index=True),
-    Column("search_text", Text, nullable=False),
     Column("registered_at", UtcDateTime, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("erased", Boolean, nullable=False),
+)
+
+# The blind search index: one row per (word token, client).
+client_search = Table(
+    "directory_search", metadata,
+    Column("token", LargeBinary(16), primary_key=True),
+    Column("client_id", Uuid, primary_key=True, index=True),
 )
 
 ERASED = "[erased]"
@@ -74,9 +91,46 @@ ORGANISATION_CHECKLIST = ("name", "phone", "email", "address", "tax_id", "decisi
 ROLE_ORDER = ("decision_maker", "contact", "influencer", "user")
 
 
-def _search_text(name: str, tax_id: str | None, phones: list[str], emails: list[str]) -> str:
-    parts = [name, tax_id or "", *phones, *[re.sub(r"\D", "", p) for p in phones], *emails]
-    return "\n".join(p.lower() for p in parts if p)
+WORD_MAX = 24  # longer words are indexed and searched by their first 24 characters
+_WORD = re.compile(r"[^\W_]+")
+_PHONE_QUERY = re.compile(r"[\d\s()+./-]+")
+
+
+def _prefixes(word: str, shortest: int = 1) -> list[str]:
+    word = word[:WORD_MAX]
+    return [word[:n] for n in range(shortest, len(word) + 1)]
+
+
+def index_words(name: Any, tax_id: Any, phones: Iterable[Any], emails: Iterable[Any]) -> set[str]:
+    """The search words of a client's (revealed) profile: every start of every word of the
+    name, tax id and e-mails; every start and end of each phone's digits."""
+    words: set[str] = set()
+    for text in (name, tax_id, *emails):
+        if isinstance(text, str) and text != ERASED:
+            for word in _WORD.findall(text.casefold()):
+                words.update(_prefixes(word))
+    for phone in phones:
+        digits = re.sub(r"\D", "", phone) if isinstance(phone, str) else ""
+        words.update(_prefixes(digits, 2))
+        words.update(digits[-n:] for n in range(3, len(digits) + 1))
+    return words
+
+
+def query_words(q: str) -> list[str]:
+    """The words a search must all find (see the module docstring)."""
+    text = q.strip()
+    digits = re.sub(r"\D", "", text)
+    if _PHONE_QUERY.fullmatch(text) and len(digits) >= 2:
+        return [digits[:WORD_MAX]]
+    return sorted({w[:WORD_MAX] for w in _WORD.findall(text.casefold())})
+
+
+def _erased_like(value: Any) -> Any:
+    """The erased placeholder of a value's type (sealed values carry theirs)."""
+    kind = value["t"] if is_sealed(value) else ("s" if isinstance(value, str) else "l"
+                                                 if isinstance(value, list) else "d"
+                                                 if isinstance(value, dict) else "o")
+    return {"s": ERASED, "l": [], "d": {}, "o": None}[kind]
 
 
 def _scrub(kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +141,9 @@ def _scrub(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     if kind == "ContactPersonAdded":
         return {**data, "name": ERASED, "phones": [], "emails": [], "notes": None}
     if kind in ("ClientProfileUpdated", "ContactPersonUpdated"):
-        # The whole change set is sealed with the client's key, so a replay after erasure
-        # reads it as {}: drop it entirely (non-personal parts too) to give the same rows.
-        return {**data, "changes": {}}
+        personal = getattr(Client, kind).PERSONAL_KEYS["changes"]
+        return {**data, "changes": {k: _erased_like(v) if k in personal else v
+                                    for k, v in data["changes"].items()}}
     if kind == "ClientInterestNoted":
         return {**data, "text": ERASED}
     return data
@@ -99,10 +153,13 @@ class ClientDirectory(Projection):
     """Profile facts of every client, and the current-profile index for list and search."""
 
     name = "client_directory"
-    tables = (client_facts, client_index)
+    tables = (client_facts, client_index, client_search)
     FACTS = frozenset({"ClientRegistered", "ClientProfileUpdated", "ClientReassigned",
                        "ClientInterestNoted", "ContactPersonAdded", "ContactPersonUpdated",
                        "ContactPersonRemoved", "ClientErased"})
+
+    def __init__(self, personal: Personal) -> None:
+        self.personal = personal
 
     def apply(self, conn: Connection, event: Any, position: int) -> None:
         kind = type(event).__name__
@@ -110,6 +167,10 @@ class ClientDirectory(Projection):
             return
         # The erasure's reason is free text: only the fact that it happened is kept.
         data = {} if kind == "ClientErased" else jsonable(event_data(event))
+        for name in type(event).PERSONAL:
+            data[name] = kept(event, name)
+        for name in type(event).PERSONAL_KEYS:
+            data[name] = jsonable(kept_changes(event, name))
         upsert(conn, client_facts, {
             "client_id": event.originator_id, "version": event.originator_version, "type": kind,
             "data": data, "occurred_at": event.occurred_at, "recorded_at": event.timestamp,
@@ -117,11 +178,11 @@ class ClientDirectory(Projection):
         if isinstance(event, Client.ClientRegistered):
             upsert(conn, client_index, {
                 "client_id": event.originator_id, "position": position, "kind": event.kind,
-                "form": event.form, "name": event.name, "tax_id": event.tax_id,
+                "form": event.form, "name": data["name"], "tax_id": data["tax_id"],
                 "specialist_id": event.specialist_id, "registered_at": event.occurred_at,
-                "recorded_at": event.timestamp, "erased": False,
-                "search_text": _search_text(event.name, event.tax_id, event.phones,
-                                            event.emails)}, ["client_id"])
+                "recorded_at": event.timestamp, "erased": False}, ["client_id"])
+            self._index_words(conn, event.originator_id, data["name"], data["tax_id"],
+                              data["phones"], data["emails"])
         elif isinstance(event, Client.ClientReassigned):
             conn.execute(update(client_index)
                          .where(client_index.c.client_id == event.originator_id)
@@ -137,8 +198,20 @@ class ClientDirectory(Projection):
         if state is not None:
             conn.execute(update(client_index).where(client_index.c.client_id == client_id)
                          .values(kind=state.kind, form=state.form, name=state.name,
-                                 tax_id=state.tax_id, search_text=_search_text(
-                                     state.name, state.tax_id, state.phones, state.emails)))
+                                 tax_id=state.tax_id))
+            self._index_words(conn, client_id, state.name, state.tax_id, state.phones,
+                              state.emails)
+
+    def _index_words(self, conn: Connection, client_id: UUID, name: Any, tax_id: Any,
+                     phones: list[Any], emails: list[Any]) -> None:
+        """Replace the client's blind-index entries (the words are revealed in memory only)."""
+        shown = self.personal.reveal([name, tax_id, phones, emails])
+        tokens = self.personal.blind(sorted(index_words(shown[0], shown[1], shown[2],
+                                                        shown[3])))
+        conn.execute(delete(client_search).where(client_search.c.client_id == client_id))
+        if tokens:
+            conn.execute(insert(client_search),
+                         [{"token": t, "client_id": client_id} for t in tokens])
 
     def _erase(self, conn: Connection, client_id: UUID) -> None:
         for row in conn.execute(select(client_facts).where(
@@ -153,26 +226,27 @@ class ClientDirectory(Projection):
         if state is not None:
             conn.execute(update(client_index).where(client_index.c.client_id == client_id)
                          .values(kind=state.kind, form=state.form, name=ERASED, tax_id=None,
-                                 search_text="", erased=True))
+                                 erased=True))
+        conn.execute(delete(client_search).where(client_search.c.client_id == client_id))
 
 
 @dataclass
 class ClientState:
-    """A client's profile as folded from its facts."""
+    """A client's profile as folded from its facts; personal values sealed (or placeholders)."""
 
     client_id: UUID
     kind: str
     form: str
-    name: str
-    tax_id: str | None
-    phones: list[str]
-    emails: list[str]
-    address: str | None
+    name: Any
+    tax_id: Any
+    phones: Any
+    emails: Any
+    address: Any
     tags: list[str]
     specialist_id: UUID | None
     registered_at: datetime
     position: int
-    interests: list[str] = field(default_factory=list)
+    interests: list[Any] = field(default_factory=list)
     persons: dict[str, dict[str, Any]] = field(default_factory=dict)
     erased: bool = False
 
@@ -183,12 +257,17 @@ class ClientState:
 
     def persons_by_role(self) -> dict[str, list[dict[str, Any]]]:
         by_role: dict[str, list[dict[str, Any]]] = {r: [] for r in ROLE_ORDER}
-        for person in sorted(self.persons.values(), key=lambda p: (p["name"], p["person_id"])):
+        for person in self.persons.values():  # in the order they were added
             by_role.setdefault(person["role"], []).append(person)
         return by_role
 
     def decision_makers(self) -> list[dict[str, Any]]:
         return self.persons_by_role()["decision_maker"]
+
+
+def _many(value: Any) -> Any:
+    """A list field as stored: a sealed value as it is, otherwise a list (maybe empty)."""
+    return value if is_sealed(value) else list(value or [])
 
 
 def fold(client_id: UUID, rows: Any) -> ClientState | None:
@@ -200,7 +279,7 @@ def fold(client_id: UUID, rows: Any) -> ClientState | None:
             spec = data.get("specialist_id")
             state = ClientState(
                 client_id, data["kind"], data["form"], data["name"], data.get("tax_id"),
-                list(data.get("phones") or []), list(data.get("emails") or []),
+                _many(data.get("phones")), _many(data.get("emails")),
                 data.get("address"), list(data.get("tags") or []),
                 UUID(spec) if spec else None, row.occurred_at, row.position)
             continue
@@ -268,16 +347,12 @@ def completeness(state: ClientState) -> dict[str, Any]:
             "missing": missing, "checklist": list(checklist)}
 
 
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def list_clients(conn: Connection, *, kind: str | None = None, specialist_id: UUID | None = None,
-                 q: str | None = None, after: int = 0, limit: int = 50,
-                 as_of: datetime | None = None,
+                 q: str | None = None, blind: Callable[[Iterable[str]], list[bytes]] | None = None,
+                 after: int = 0, limit: int = 50, as_of: datetime | None = None,
                  only: set[UUID] | None = None) -> tuple[list[dict[str, Any]], int | None]:
-    """A page of clients in registration order after the cursor; and the next cursor."""
+    """A page of clients in registration order after the cursor; and the next cursor. Names
+    and tax ids come sealed: the caller reveals them. A text query `q` needs `blind`."""
     t = client_index
     query = select(t).where(t.c.position > after, known(t.c.recorded_at, as_of))
     if kind is not None:
@@ -285,7 +360,14 @@ def list_clients(conn: Connection, *, kind: str | None = None, specialist_id: UU
     if specialist_id is not None:
         query = query.where(t.c.specialist_id == specialist_id)
     if q:
-        query = query.where(t.c.search_text.like(_like(q.strip()), escape="\\"))
+        if blind is None:
+            raise ValueError("a text search needs the blind-index keys")
+        words = query_words(q)
+        if not words:
+            return [], None
+        for token in blind(words):
+            query = query.where(t.c.client_id.in_(
+                select(client_search.c.client_id).where(client_search.c.token == token)))
     if only is not None:
         query = query.where(t.c.client_id.in_(list(only)))
     rows = list(conn.execute(query.order_by(t.c.position).limit(limit + 1)))

@@ -8,17 +8,19 @@ from projections.card import ClientCard
 from projections.clients import ClientDirectory
 from projections.history import ClientHistory
 from projections.payments import Payments
+from projections.personal import Personal
 from projections.segments import Segments
 from projections.situations import SituationFactsProjection
 from projections.surveys import ServiceSurveys
 
 
-def all_projections() -> list[Projection]:
+def all_projections(personal: Personal) -> list[Projection]:
+    """`personal`: the keyring, for the directory's blind search index."""
     # One line per projection; keep names unique (they key the tracking table and receipts).
     return [
         ClientHistory(),
         ClientCard(),
-        ClientDirectory(),
+        ClientDirectory(personal),
         Activity(),
         Payments(),
         ServiceSurveys(),

@@ -8,11 +8,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from api.deps import PersonalReader, ServicesDep
+from api.deps import PersonalReader, ServicesDep, reveal
 from api.routers.clients import MinPosition, wait_until
 from api.routers.read_params import AsOf, At, moments, zone
 from api.schemas import PROBLEM_RESPONSES
-from domain.catalogue import jsonable
 from domain.months import Segment
 from domain.values import ClientKind, ContactPurpose
 from projections.client_views import brief
@@ -30,7 +29,9 @@ def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
             kind: ClientKind | None = None, segment: Segment | None = None,
             specialist: UUID | None = None,
             q: Annotated[str | None, Query(min_length=1, max_length=200, description=(
-                "Case-insensitive text in the name, tax id, a phone or an email."))] = None,
+                "Words that each start a word of the name, tax id or an e-mail "
+                "(case-insensitive); or a phone number, matching the start or end of a "
+                "phone's digits."))] = None,
             cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
             limit: Annotated[int, Query(ge=1, le=500)] = 50,
             at: At = None, as_of: AsOf = None,
@@ -47,9 +48,10 @@ def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
                                     limit=1_000_000_000)
             only = set(found["clients"]["items"])
         items, after = list_clients(conn, kind=None if kind is None else str(kind),
-                                    specialist_id=specialist, q=q, after=int(cursor or 0),
-                                    limit=limit, as_of=as_of_, only=only)
-    return {"items": jsonable(items), "next_cursor": None if after is None else str(after)}
+                                    specialist_id=specialist, q=q, blind=svc.personal.blind,
+                                    after=int(cursor or 0), limit=limit, as_of=as_of_,
+                                    only=only)
+    return {"items": reveal(svc, items), "next_cursor": None if after is None else str(after)}
 
 
 @router.get("/clients/{client_id}/brief")
@@ -65,4 +67,4 @@ def client_brief(request: Request, client_id: UUID, purpose: ContactPurpose,
                       planned_contact_id=planned_contact_id)
     if found is None:
         raise HTTPException(404, f"no client with id {client_id}")
-    return jsonable(found)  # type: ignore[no-any-return]
+    return reveal(svc, found)  # type: ignore[no-any-return]

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from api.deps import PersonalReader, ServicesDep
+from api.deps import PersonalReader, ServicesDep, reveal
 from api.routers.read_params import AsOf, At, moments
 from api.schemas import PROBLEM_RESPONSES, Actor, EventOut, EventPage
 from domain.base import event_id_of
@@ -49,7 +49,7 @@ def client_card(request: Request, client_id: UUID, svc: ServicesDep, _who: Perso
         found = full_card(conn, client_id, at=at_, as_of=as_of_)
     if found is None:
         raise HTTPException(404, f"no client with id {client_id}")
-    return jsonable(found)  # type: ignore[no-any-return]
+    return reveal(svc, found)  # type: ignore[no-any-return]
 
 
 @router.get("/clients/{client_id}/events", response_model=EventPage)

@@ -19,6 +19,7 @@ from consumers.relay import Relay
 from infra.bootstrap import Container
 from infra.db import make_engine
 from projections.base import Projection, Runner
+from projections.personal import Personal
 from projections.registry import all_projections
 from projections.replay import state_digest
 from tests.support import Api
@@ -28,10 +29,23 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka import TopicPartition
 
-    from consumers.main import kafka_port, sealed_reader, unsealer
+    from consumers.main import kafka_port, sealed_reader
     from infra.kafka import make_consumer
 
 DEADLINE_S = 30.0
+
+
+class _TablesOnly:
+    """Stands in for the keyring where only the projections' tables are wanted."""
+
+    def reveal(self, value: Any) -> Any:
+        raise AssertionError("not for applying events")
+
+    def blind(self, words: Any) -> list[bytes]:
+        raise AssertionError("not for applying events")
+
+
+ALL_TABLES = {p.name: p.tables for p in all_projections(_TablesOnly())}
 
 
 def unique_topics() -> Topics:
@@ -52,10 +66,9 @@ def relay_for(api: Api, bootstrap: str, topics: Topics, **options: Any) -> Relay
 
 def projector_for(api: Api, runner: Runner, bootstrap: str, topics: Topics,
                   **options: Any) -> Projector:
-    """A projection consumer into `runner`'s database, unsealing with the store's keyring."""
+    """A projection consumer into `runner`'s database (events stay sealed, as stored)."""
     options.setdefault("group_id", f"{topics.events}-g")
-    return Projector(runner, port_for(bootstrap), topics, unseal=unsealer(api.container),
-                     **options)
+    return Projector(runner, port_for(bootstrap), topics, **options)
 
 
 def every_event_type(api: Api) -> int:
@@ -153,16 +166,21 @@ def bulk_clients(api: Api, clients: int, per_client: int = 3) -> int:
     return last
 
 
-def read_model(tmp_path: Path, name: str,
-               projections: list[Projection] | None = None) -> tuple[Engine, Runner]:
-    """Read models in a database of their own (as a `crm consume` process would have)."""
+def read_model(tmp_path: Path, name: str, projections: list[Projection] | None = None, *,
+               personal: Personal | None = None) -> tuple[Engine, Runner]:
+    """Read models in a database of their own (as a `crm consume` process would have); all
+    projections need the store's keyring (`personal`) for the blind search index."""
     engine = make_engine(f"sqlite:///{tmp_path}/{name}.db")
-    return engine, Runner(engine, projections or all_projections(), lambda _s, _l: [])
+    if projections is None:
+        assert personal is not None, "all projections need the keyring"
+        projections = all_projections(personal)
+    return engine, Runner(engine, projections, lambda _s, _l: [])
 
 
 def digests(engine: Engine, projections: list[Projection] | None = None) -> dict[str, str]:
+    tables = {p.name: p.tables for p in projections} if projections else ALL_TABLES
     with engine.connect() as conn:
-        return {p.name: state_digest(conn, p.tables) for p in projections or all_projections()}
+        return {name: state_digest(conn, t) for name, t in tables.items()}
 
 
 def embedded_digests(container: Container, position: int) -> dict[str, str]:

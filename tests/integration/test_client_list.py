@@ -78,13 +78,35 @@ def test_text_search_matches_name_tax_id_phone_and_email_case_insensitively(
     assert names(api, q="ACME") == ["Acme GmbH"]
     assert names(api, q="ann") == ["Ann Lee"]
     assert names(api, q="de999") == ["Beta Supplies"]
-    assert names(api, q="3077788") == ["Ann Lee"]  # the phone's digits, punctuation aside
-    assert names(api, q="+49 30") == ["Acme GmbH"]
+    assert names(api, q="3077788") == ["Ann Lee"]  # the end of the phone's digits
+    assert names(api, q="+49 30") == ["Acme GmbH", "Ann Lee"]  # the start, punctuation aside
+    assert names(api, q="+49 (30) 12") == ["Acme GmbH"]
+    assert names(api, q="777-88") == ["Ann Lee"]
     assert names(api, q="Mail.Example") == ["Ann Lee"]
-    # LIKE wildcards in the text are literal characters.
-    assert names(api, q="%") == ["100% Organic"]
-    assert names(api, q="_") == ["Gamma_Labs"]
+    assert names(api, q="lee ANN") == ["Ann Lee"]  # every word, in any order
+    assert names(api, q="ann gmbh") == []
+    assert names(api, q="ACME.ex") == ["Acme GmbH"]  # info@acme.example
+    # Punctuation separates words; a query of punctuation alone finds nothing.
+    assert names(api, q="100%") == ["100% Organic"]
+    assert names(api, q="gamma_labs") == ["Gamma_Labs"]
+    assert names(api, q="%") == []
     assert names(api, q="nobody") == []
+
+
+def test_the_search_index_holds_no_personal_text(
+        api: Api, directory: dict[str, UUID]) -> None:
+    """Blind index: keyed hashes of words, nothing that reads as a name, phone or e-mail; the
+    directory rows hold names and tax ids sealed."""
+    from projections.clients import client_index, client_search
+
+    with api.container.engine.connect() as conn:
+        tokens = [r.token for r in conn.execute(client_search.select())]
+        rows = [dict(r._mapping) for r in conn.execute(client_index.select())]
+    assert tokens and all(len(t) == 16 for t in tokens)
+    raw = b"".join(tokens)
+    for text in (b"acme", b"ann", b"4930", b"example"):
+        assert text not in raw.lower()
+    assert all(r["name"]["_pd_"] == 1 and "Acme" not in str(r["name"]) for r in rows)
 
 
 def test_filters_by_kind_and_specialist_and_as_of(

@@ -154,7 +154,7 @@ def test_replaying_a_page_twice_leaves_activity_and_directory_tables_unchanged(
     world.contact(acme, "Call", "2028-02-10 10:00", planned_contact_id=planned)
     agreement = world.agreement(acme, "Send", due="2028-02-20", at="2028-02-10")
     world.run(act.BreakAgreement(agreement_id=agreement, occurred_at=t("2028-02-21")))
-    projections = [ClientDirectory(), Activity()]
+    projections = [ClientDirectory(world.container.keyring), Activity()]
     page = world.container.runner.reader(1, 10_000)
     fresh = Runner(create_engine(f"sqlite:///{tmp_path}/scratch.db"), projections,
                    world.container.runner.reader)

@@ -125,7 +125,7 @@ def test_a_record_that_is_not_an_event_is_parked_for_every_projection(
     producer.send(topics.events, key=b"k", value=encode(position, event, prev_position=0))
     producer.flush(timeout=DEADLINE_S)
     producer.close(timeout=2)
-    engine, runner = read_model(tmp_path, "consumer")
+    engine, runner = read_model(tmp_path, "consumer", personal=api.container.keyring)
     projector = projector_for(api, runner, bootstrap, topics)
     with workers() as running:
         running.append(Worker(projector.run, "projector"))

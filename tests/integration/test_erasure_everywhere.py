@@ -104,7 +104,7 @@ def test_erasure_reaches_every_route_replay_export_and_kafka(
     # A Kafka consumer fed after the erasure cannot read the client's personal fields either.
     topics = unique_topics()
     relay = relay_for(api, kafka_broker.bootstrap, topics)
-    engine, runner = read_model(tmp_path, "consumer")
+    engine, runner = read_model(tmp_path, "consumer", personal=api.container.keyring)
     projector = projector_for(api, runner, kafka_broker.bootstrap, topics)
     with workers() as running:
         running.append(Worker(relay.run, "relay"))

@@ -85,3 +85,79 @@ def test_a_missing_master_key_on_postgresql_is_refused() -> None:
     with pytest.raises(MasterKeyError, match="CRM_MASTER_KEY is required"):
         build(Settings(database_url="postgresql://postgres@127.0.0.1:5432/test"),
               start_follower=False)
+
+
+def _story(api: Api, tag: str) -> tuple[str, tuple[str, ...]]:
+    """A client with contacts, a note, a survey comment and a complaint; every personal string
+    carries `tag`, so a grep finds this test's strings and no other test's."""
+    name, email = f"Ottoline {tag} Brackenbury", f"o.{tag}@ex.org"
+    phone = f"+44 7700 {int(tag, 16) % 10**7:07d}"
+    person, note = f"Crispin {tag} Mallory", f"ring after four {tag}"
+    summary, comment, complaint = (f"asked about winter tyres {tag}", f"waited an hour {tag}",
+                                   f"scratch on the bonnet {tag}")
+    cid = api.ok("POST", "/v1/clients", {"kind": "customer", "form": "person", "name": name,
+                                         "phones": [phone], "emails": [email]})["id"]
+    api.ok("POST", f"/v1/clients/{cid}/contact-persons",
+           {"name": person, "role": "contact", "notes": note})
+    api.ok("POST", f"/v1/clients/{cid}/contacts", {"channel": "phone", "direction": "inbound",
+                                                  "topic": "tyres", "summary": summary})
+    order = api.ok("POST", "/v1/work-orders", {"client_id": cid, "asset": "car",
+                                               "stages": ["repair"],
+                                               "occurred_at": "2026-10-01T09:00:00+00:00"})
+    api.ok("POST", f"/v1/work-orders/{order['id']}/close", {
+        "amount": "90.00", "currency": "EUR", "occurred_at": "2026-10-02T09:00:00+00:00"})
+    template = api.ok("POST", "/v1/survey-templates", {"name": "t", "questions": [
+        {"id": "q1", "text": "Fixed?", "stage": "repair"}]}, as_="admin")
+    survey = api.ok("POST", "/v1/surveys", {"work_order_id": order["id"],
+                                            "template_id": template["id"], "interviewer": "iv",
+                                            "occurred_at": "2026-10-05T10:00:00+00:00"})
+    api.ok("POST", f"/v1/surveys/{survey['id']}/complete", {
+        "outcome": "completed", "comment": comment, "occurred_at": "2026-10-05T10:02:00+00:00"})
+    api.ok("POST", "/v1/complaints", {"client_id": cid, "text": complaint,
+                                      "occurred_at": "2026-10-06T08:00:00+00:00"})
+    return cid, (name, phone, email, person, note, summary, comment, complaint)
+
+
+def _postgres_files_bytes(url: str) -> list[tuple[Path, bytes]]:
+    """Every file of the PostgreSQL server's data directory (tables, indexes, WAL), after a
+    checkpoint has flushed the buffers; the server runs on this machine."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        row = conn.execute("SHOW data_directory").fetchone()
+    assert row is not None
+    root = Path(row[0])
+    assert root.is_dir() and (root / "base").is_dir(), f"cannot read {root}: run as its owner"
+    return [(p, p.read_bytes()) for p in root.rglob("*") if p.is_file()]
+
+
+def _found(api: Api, secrets: tuple[str, ...]) -> list[str]:
+    """The secrets readable in the raw database files of this backend (and where)."""
+    settings = api.container.settings
+    if settings.is_sqlite:
+        raw = _raw_bytes(api.container)
+        return [s for s in secrets if s.encode() in raw]
+    files = _postgres_files_bytes(str(settings.database_url))
+    return [f"{s} in {p}" for s in secrets for p, data in files if s.encode() in data]
+
+
+def test_no_personal_string_reaches_the_raw_database_files_on_both_backends(
+        any_api: Api) -> None:
+    """Read models keep personal values sealed too, so neither the event store nor the read
+    models — nor PostgreSQL's WAL — ever hold them in clear; after erasure nothing can open
+    them. Reads show them while the key exists."""
+    import uuid
+
+    api = any_api
+    cid, secrets = _story(api, uuid.uuid4().hex[:10])
+    api.container.follower.wait_for(api.store_position(), 10)
+    card = api.ok("GET", f"/v1/clients/{cid}/card")
+    assert card["profile"]["name"] == secrets[0]  # readable where allowed
+    assert _found(api, secrets) == []  # but nowhere in clear on disk, before erasure too
+    erased = api.ok("POST", f"/v1/clients/{cid}/erase", {"reason": "GDPR"}, as_="admin")
+    card = api.ok("GET", f"/v1/clients/{cid}/card", params={"min_position": erased["position"]})
+    assert card["profile"]["name"] == "[erased]"
+    assert not any(s in str(card) for s in secrets)
+    assert _found(api, secrets) == []
+    assert verify_store(api.container.app).ok

@@ -40,9 +40,10 @@ class Killed(BaseException):
 
 def replay_digests(api: Api, tmp_path: Path, name: str) -> dict[str, str]:
     """Each projection rebuilt from the store alone, into a database of its own."""
-    engine, _runner = read_model(tmp_path, name)
+    engine, _runner = read_model(tmp_path, name, personal=api.container.keyring)
     reader = notification_reader(api.container.app)
-    receipts = {p.name: rebuild(p, reader, engine) for p in all_projections()}
+    receipts = {p.name: rebuild(p, reader, engine)
+                for p in all_projections(api.container.keyring)}
     return {name: receipt.state_digest for name, receipt in receipts.items()}
 
 
@@ -61,7 +62,7 @@ def test_consumers_survive_a_kill_a_rebalance_and_a_broker_restart(
     bootstrap, topics = fresh_kafka_broker.bootstrap, unique_topics()
     bulk_clients(api, clients=25)
     target = last_published(api)
-    engine, runner = read_model(tmp_path, "shared")
+    engine, runner = read_model(tmp_path, "shared", personal=api.container.keyring)
     relay = relay_for(api, bootstrap, topics, verify_seconds=0.5, flush_timeout=5.0)
     api.container.app.saved_listeners.append(relay.notify)
 
@@ -119,7 +120,7 @@ def test_the_consumer_never_reads_past_a_hole_in_the_log(
     _produce(bootstrap, topics.events, [encode(p1, e1, prev_position=0),
                                         encode(p3, e3, prev_position=p2),
                                         encode(p4, e4, prev_position=p3)])
-    _engine, runner = read_model(tmp_path, "consumer")
+    _engine, runner = read_model(tmp_path, "consumer", personal=api.container.keyring)
     projector = projector_for(api, runner, bootstrap, topics)
     try:
         with pytest.raises(GapError, match=f"follows position {p2}"):
@@ -133,6 +134,8 @@ def test_the_consumer_never_reads_past_a_hole_in_the_log(
 
 
 def test_a_topic_with_several_partitions_is_refused(tmp_path: Path) -> None:
-    _engine, runner = read_model(tmp_path, "consumer")
+    from projections.history import ClientHistory
+
+    _engine, runner = read_model(tmp_path, "consumer", [ClientHistory()])
     with pytest.raises(ValueError, match="one partition"):
         Projector(runner, port_for("127.0.0.1:9"), Topics.named("crm.x", partitions=3))

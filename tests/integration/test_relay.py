@@ -63,7 +63,7 @@ def test_api_writes_reach_a_separate_read_model_through_kafka_in_client_order(
     bootstrap, topics = kafka_broker.bootstrap, unique_topics()
     every_event_type(api)
     bulk_clients(api, clients=10)
-    engine, runner = read_model(tmp_path, "consumer")
+    engine, runner = read_model(tmp_path, "consumer", personal=api.container.keyring)
     relay = relay_for(api, bootstrap, topics)
     api.container.app.saved_listeners.append(relay.notify)
     projector = projector_for(api, runner, bootstrap, topics)
@@ -141,7 +141,7 @@ def test_a_relay_killed_after_publishing_but_before_saving_resumes_without_a_gap
     assert verifier.duplicates == len(repeated)
     assert verifier.check(checkpoints(bootstrap, topics)[0]) is None
 
-    engine, runner = read_model(tmp_path, "consumer")
+    engine, runner = read_model(tmp_path, "consumer", personal=api.container.keyring)
     projector = projector_for(api, runner, bootstrap, topics)
     with workers() as running:
         running.append(Worker(projector.run, "projector"))

@@ -1,0 +1,57 @@
+"""Personal data in read models: kept sealed, opened only when a read answers.
+
+Projections receive events as stored: every personal field (an event class's PERSONAL, and the
+personal keys of a change set, PERSONAL_KEYS) is a sealed value `{"_pd_": 1, "t", "c"}`
+encrypted with the client's data key (infra/crypto.py), or an empty value, which is never
+sealed. A projection stores such a value as it came, plus the two facts needed to open it later:
+the client ("k") and the field it was sealed for ("w", the AES-GCM associated data). So no
+read-model table — and no database file, WAL or backup of one — ever holds a personal value in
+clear; reads open them at the edge (`Personal.reveal`), and once the client's key is destroyed
+every copy reads as the erased placeholder.
+
+Presence survives sealing (a sealed value is never empty), so completeness checks need no key.
+Search uses a blind index: keyed hashes of normalised words, made here with `Personal.blind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+from uuid import UUID
+
+
+class Personal(Protocol):
+    """What projections and reads need of the keyring (infra.crypto.Keyring provides it)."""
+
+    def reveal(self, value: Any) -> Any: ...
+
+    def blind(self, words: Iterable[str]) -> list[bytes]: ...
+
+
+class ClearPersonalData(ValueError):
+    """A personal value reached a projection unsealed: the reader was wired wrongly."""
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("_pd_") == 1
+
+
+def _kept(client_id: UUID, where: str, value: Any) -> Any:
+    if is_sealed(value):
+        return {"_pd_": 1, "t": value["t"], "c": value["c"], "k": str(client_id), "w": where}
+    if value in (None, "", [], {}):
+        return value
+    raise ClearPersonalData(f"{where} reached a projection in clear; projections must read "
+                            "events with personal fields sealed")
+
+
+def kept(event: Any, field: str) -> Any:
+    """The value to store for personal field `field` of `event`."""
+    return _kept(event.client_id, f"{type(event).__name__}.{field}", getattr(event, field))
+
+
+def kept_changes(event: Any, field: str = "changes") -> dict[str, Any]:
+    """A change set to store: its personal values kept sealed, the others as they are."""
+    personal = type(event).PERSONAL_KEYS.get(field, ())
+    return {k: _kept(event.client_id, f"{type(event).__name__}.{field}.{k}", v)
+            if k in personal else v for k, v in getattr(event, field).items()}
