@@ -135,6 +135,9 @@ def _main_store(config: Config, store: Store, bars: Bars) -> list[Row]:
             rows += audit.verify(container, backend, total, bars)
             assert heavy is not None
             rows += audit.as_of_card(container, backend, heavy)
+            from bench import personal
+
+            rows += personal.run(container, backend)
     finally:
         container.close()
     if config.wants("api"):
