@@ -35,7 +35,7 @@ def run(container: Container, backend: str) -> list[Row]:
     stored = list(app.recorder.select_notifications(start=1, limit=SAMPLE))
     sealing = app.mapper
     clear = [sealing.to_domain_event(n) for n in stored]  # unsealed once, keys now cached
-    plain = Mapper(transcoder=sealing.transcoder, compressor=sealing.compressor,
+    plain: Mapper[Any] = Mapper(transcoder=sealing.transcoder, compressor=sealing.compressor,
                    cipher=sealing.cipher)
     as_stored = sealing.sealed()
     personal = sum(1 for e in clear if type(e).PERSONAL or type(e).PERSONAL_KEYS)
