@@ -9,7 +9,7 @@ Queries live beside the tables.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    and_,
+    bindparam,
     select,
     update,
 )
@@ -202,6 +204,8 @@ def open_planned_contacts(conn: Connection, at: datetime, as_of: datetime | None
                           due_before: datetime | None = None) -> list[Any]:
     """Planned contacts made by `at` and neither done nor cancelled by then, earliest due first."""
     t = planned_contacts
+    if client_id is not None and purpose is None and due_before is None:  # the card's case
+        return list(conn.execute(_CLIENT_PLANNED, _bound(client_id, at, as_of)))
     query = select(t).where(_planned_open(at, as_of))
     if client_id is not None:
         query = query.where(t.c.client_id == client_id)
@@ -217,6 +221,8 @@ def open_agreements(conn: Connection, at: datetime, as_of: datetime | None, *,
                     due_before: datetime | None = None) -> list[Any]:
     """Agreements made by `at`, neither fulfilled nor broken by then, earliest due first."""
     t = agreements
+    if client_id is not None and due_before is None:  # the card's case
+        return list(conn.execute(_CLIENT_AGREEMENTS, _bound(client_id, at, as_of)))
     query = select(t).where(t.c.made_at <= at, known(t.c.recorded_at, as_of),
                             ~happened(t.c.outcome_at, t.c.outcome_recorded_at, at, as_of))
     if client_id is not None:
@@ -231,6 +237,9 @@ def client_contacts(conn: Connection, client_id: UUID, at: datetime, as_of: date
                     limit: int | None = None) -> list[Any]:
     """The client's contacts that occurred by `at` (and since `since`), latest first."""
     t = contacts
+    if since is None and limit == 1:  # the card's last contact (or meeting)
+        return list(conn.execute(_LAST_CONTACT_ANY if channel is None else _LAST_CONTACT_OF,
+                                 {**_bound(client_id, at, as_of), "b_channel": channel}))
     query = select(t).where(t.c.client_id == client_id, t.c.occurred_at <= at,
                             known(t.c.recorded_at, as_of))
     if since is not None:
@@ -239,6 +248,41 @@ def client_contacts(conn: Connection, client_id: UUID, at: datetime, as_of: date
         query = query.where(t.c.channel == channel)
     query = query.order_by(t.c.occurred_at.desc(), t.c.recorded_at.desc(), t.c.contact_id)
     return list(conn.execute(query if limit is None else query.limit(limit)))
+
+
+# The card's per-client queries, built once and run with parameters: building the statement
+# cost more than running it. `as_of` None is bound as the far future (the same rows).
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _bound(client_id: UUID, at: datetime, as_of: datetime | None) -> dict[str, Any]:
+    return {"b_client": client_id, "b_at": at, "b_as_of": as_of or _FAR_FUTURE}
+
+
+def _closed_by(occurred: Any, recorded: Any) -> ColumnElement[bool]:
+    return and_(occurred.is_not(None), occurred <= bindparam("b_at"),
+                recorded <= bindparam("b_as_of"))
+
+
+_p, _a, _k = planned_contacts.c, agreements.c, contacts.c
+_CLIENT_PLANNED = (
+    select(planned_contacts)
+    .where(_p.client_id == bindparam("b_client"), _p.planned_at <= bindparam("b_at"),
+           _p.recorded_at <= bindparam("b_as_of"),
+           ~_closed_by(_p.closed_at, _p.closed_recorded_at))
+    .order_by(_p.due_at, _p.planned_contact_id))
+_CLIENT_AGREEMENTS = (
+    select(agreements)
+    .where(_a.client_id == bindparam("b_client"), _a.made_at <= bindparam("b_at"),
+           _a.recorded_at <= bindparam("b_as_of"),
+           ~_closed_by(_a.outcome_at, _a.outcome_recorded_at))
+    .order_by(_a.due_at, _a.agreement_id))
+_LAST_CONTACT_ANY = (
+    select(contacts)
+    .where(_k.client_id == bindparam("b_client"), _k.occurred_at <= bindparam("b_at"),
+           _k.recorded_at <= bindparam("b_as_of"))
+    .order_by(_k.occurred_at.desc(), _k.recorded_at.desc(), _k.contact_id).limit(1))
+_LAST_CONTACT_OF = _LAST_CONTACT_ANY.where(_k.channel == bindparam("b_channel"))
 
 
 def client_works(conn: Connection, client_id: UUID, at: datetime,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from domain.months import segment_at
 from projections.segments import segment_activity
@@ -19,35 +19,38 @@ FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _CLOSING, _OPENING = {"SituationResolved"}, {"SituationReopened"}
 
 
-def _known(recorded: Any, as_of: datetime | None) -> Any:
-    return recorded <= (as_of or FAR_FUTURE)
-
-
 def open_situations(conn: Connection, client_id: UUID, at: datetime,
                     as_of: datetime | None) -> list[dict[str, Any]]:
-    s, c = situation_rows.c, clock_rows.c
-    opened = conn.execute(select(s.situation_id, s.kind, s.opened_at).where(
-        s.client_id == client_id, s.opened_at <= at, _known(s.recorded_at, as_of))
-        .order_by(s.opened_at, s.situation_id)).all()
-    out = []
-    for row in opened:
-        changes = conn.execute(select(c.type).where(
-            c.situation_id == row.situation_id, c.occurred_at <= at,
-            _known(c.recorded_at, as_of), c.type.in_(_CLOSING | _OPENING))
-            .order_by(c.position)).scalars().all()
-        if not changes or changes[-1] in _OPENING:
-            out.append({"situation_id": row.situation_id, "kind": row.kind,
-                        "opened_at": row.opened_at})
-    return out
+    params = {"b_client": client_id, "b_at": at, "b_as_of": as_of or FAR_FUTURE}
+    opened = conn.execute(_OPENED, params).all()
+    if not opened:
+        return []
+    # The last closing or reopening change of each situation, for all of them in one query.
+    last: dict[UUID, str] = {}
+    for situation_id, kind in conn.execute(_CHANGES, params):
+        last[situation_id] = kind
+    return [{"situation_id": row.situation_id, "kind": row.kind, "opened_at": row.opened_at}
+            for row in opened if last.get(row.situation_id) not in _CLOSING]
+
+
+# Built once and run with parameters (building them per card read cost more than running them).
+_s, _c = situation_rows.c, clock_rows.c
+_OPENED = (select(_s.situation_id, _s.kind, _s.opened_at)
+           .where(_s.client_id == bindparam("b_client"), _s.opened_at <= bindparam("b_at"),
+                  _s.recorded_at <= bindparam("b_as_of"))
+           .order_by(_s.opened_at, _s.situation_id))
+_CHANGES = (select(_c.situation_id, _c.type)
+            .where(_c.situation_id.in_(select(_s.situation_id)
+                                       .where(_s.client_id == bindparam("b_client"))),
+                   _c.occurred_at <= bindparam("b_at"), _c.recorded_at <= bindparam("b_as_of"),
+                   _c.type.in_(sorted(_CLOSING | _OPENING)))
+            .order_by(_c.position))
 
 
 def satisfaction_history(conn: Connection, client_id: UUID, at: datetime,
                          as_of: datetime | None) -> list[dict[str, Any]]:
-    v = svc_surveys.c
-    rows = conn.execute(select(v.survey_id, v.work_order_id, v.outcome, v.completed_at,
-                               v.final_ticks).where(
-        v.client_id == client_id, v.completed_at.is_not(None), v.completed_at <= at,
-        _known(v.completed_recorded_at, as_of)).order_by(v.completed_at, v.survey_id)).all()
+    rows = conn.execute(_SURVEYS, {"b_client": client_id, "b_at": at,
+                                   "b_as_of": as_of or FAR_FUTURE}).all()
     history = []
     for row in rows:
         ticks = dict(row.final_ticks or {})
@@ -61,9 +64,17 @@ def satisfaction_history(conn: Connection, client_id: UUID, at: datetime,
 def segment(conn: Connection, client_id: UUID, at: datetime, as_of: datetime | None) -> str:
     """§5: from the last closed work order, or the last contact for clients without visits
     (calendar dates in UTC)."""
-    a = segment_activity.c
-    latest = dict(conn.execute(select(a.kind, func.max(a.occurred_at)).where(
-        a.client_id == client_id, a.occurred_at <= at, _known(a.recorded_at, as_of))
-        .group_by(a.kind)).all())
+    latest = dict(conn.execute(_LATEST, {"b_client": client_id, "b_at": at,
+                                         "b_as_of": as_of or FAR_FUTURE}).all())
     last = latest.get("visit") or latest.get("contact")
     return str(segment_at(last.astimezone(UTC).date() if last else None, at.astimezone(UTC).date()))
+_v, _a = svc_surveys.c, segment_activity.c
+_SURVEYS = (select(_v.survey_id, _v.work_order_id, _v.outcome, _v.completed_at, _v.final_ticks)
+            .where(_v.client_id == bindparam("b_client"), _v.completed_at.is_not(None),
+                   _v.completed_at <= bindparam("b_at"),
+                   _v.completed_recorded_at <= bindparam("b_as_of"))
+            .order_by(_v.completed_at, _v.survey_id))
+_LATEST = (select(_a.kind, func.max(_a.occurred_at))
+           .where(_a.client_id == bindparam("b_client"), _a.occurred_at <= bindparam("b_at"),
+                  _a.recorded_at <= bindparam("b_as_of"))
+           .group_by(_a.kind))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +39,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    bindparam,
     delete,
     insert,
     select,
@@ -310,9 +311,15 @@ def fold(client_id: UUID, rows: Any) -> ClientState | None:
 
 def client_state(conn: Connection, client_id: UUID,
                  as_of: datetime | None) -> ClientState | None:
-    t = client_facts
-    return fold(client_id, conn.execute(select(t).where(
-        t.c.client_id == client_id, known(t.c.recorded_at, as_of)).order_by(t.c.version)))
+    return fold(client_id, conn.execute(_CLIENT_FACTS, {
+        "b_client": client_id, "b_as_of": as_of or datetime(9999, 1, 1, tzinfo=UTC)}))
+
+
+# Built once (the card reads it on every request); as_of None is bound as the far future.
+_CLIENT_FACTS = (select(client_facts)
+                 .where(client_facts.c.client_id == bindparam("b_client"),
+                        client_facts.c.recorded_at <= bindparam("b_as_of"))
+                 .order_by(client_facts.c.version))
 
 
 def all_states(conn: Connection, as_of: datetime | None) -> list[ClientState]:

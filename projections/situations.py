@@ -53,6 +53,7 @@ situation_rows = Table(
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("position", BigInteger, nullable=False),
     Index("ix_reaction_situations_opened", "opened_at", "situation_id"),
+    Index("ix_reaction_situations_client", "client_id", "opened_at"),  # the card's section
 )
 
 clock_rows = Table(

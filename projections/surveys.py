@@ -49,7 +49,7 @@ surveys = Table(
     "svc_surveys", metadata,
     Column("survey_id", Uuid, primary_key=True),
     Column("work_order_id", Uuid, nullable=False, index=True),
-    Column("client_id", Uuid, nullable=False),
+    Column("client_id", Uuid, nullable=False, index=True),  # the card's satisfaction history
     Column("template_id", Uuid, nullable=False),
     Column("template_version", Integer, nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
