@@ -76,6 +76,11 @@ client_index = Table(
     Column("registered_at", UtcDateTime, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("erased", Boolean, nullable=False),
+    # Card completeness of the current profile ({"score", "missing"}), and when the client's
+    # latest profile fact was recorded: for an `as_of` at or after it the stored figure is the
+    # one a fold would give (incomplete_clients).
+    Column("completeness", JSON, nullable=False),
+    Column("facts_recorded_at", UtcDateTime, nullable=False),
 )
 
 # The blind search index: one row per (word token, client).
@@ -181,7 +186,9 @@ class ClientDirectory(Projection):
                 "client_id": event.originator_id, "position": position, "kind": event.kind,
                 "form": event.form, "name": data["name"], "tax_id": data["tax_id"],
                 "specialist_id": event.specialist_id, "registered_at": event.occurred_at,
-                "recorded_at": event.timestamp, "erased": False}, ["client_id"])
+                "recorded_at": event.timestamp, "erased": False,
+                "completeness": {"score": None, "missing": []},
+                "facts_recorded_at": event.timestamp}, ["client_id"])
             self._index_words(conn, event.originator_id, data["name"], data["tax_id"],
                               data["phones"], data["emails"])
         elif isinstance(event, Client.ClientReassigned):
@@ -192,10 +199,25 @@ class ClientDirectory(Projection):
             self._reindex(conn, event.originator_id)
         elif kind == "ClientErased":
             self._erase(conn, event.originator_id)
+        self._refresh(conn, event.originator_id)
+
+    def _facts(self, conn: Connection, client_id: UUID) -> list[Any]:
+        return list(conn.execute(select(client_facts).where(
+            client_facts.c.client_id == client_id).order_by(client_facts.c.version)))
+
+    def _refresh(self, conn: Connection, client_id: UUID) -> None:
+        """The stored completeness of the current profile, and its facts' latest record time."""
+        rows = self._facts(conn, client_id)
+        state = fold(client_id, rows)
+        if state is not None:
+            score = completeness(state)
+            conn.execute(update(client_index).where(client_index.c.client_id == client_id)
+                         .values(completeness={"score": score["score"],
+                                               "missing": score["missing"]},
+                                 facts_recorded_at=max(r.recorded_at for r in rows)))
 
     def _reindex(self, conn: Connection, client_id: UUID) -> None:
-        state = fold(client_id, conn.execute(select(client_facts).where(
-            client_facts.c.client_id == client_id).order_by(client_facts.c.version)))
+        state = fold(client_id, self._facts(conn, client_id))
         if state is not None:
             conn.execute(update(client_index).where(client_index.c.client_id == client_id)
                          .values(kind=state.kind, form=state.form, name=state.name,
@@ -352,6 +374,35 @@ def completeness(state: ClientState) -> dict[str, Any]:
     missing = [item for item in checklist if not present[item]]
     return {"score": percent(len(checklist) - len(missing), len(checklist)),
             "missing": missing, "checklist": list(checklist)}
+
+
+def incomplete_clients(conn: Connection, as_of: datetime | None) -> list[dict[str, Any]]:
+    """Clients known by `as_of`, not erased then, whose card misses checklist items — in
+    registration order, with form, score and missing items. Exactly what folding every
+    client's facts gives (`all_states` + `completeness`), but read from the stored figures
+    for every client whose profile facts were all recorded by `as_of`; only the others
+    (changed after `as_of`) are folded."""
+    t = client_index
+    query = (select(t.c.client_id, t.c.form, t.c.erased, t.c.completeness,
+                    t.c.facts_recorded_at)
+             .where(known(t.c.recorded_at, as_of)).order_by(t.c.position))
+    out = []
+    for row in conn.execute(query):
+        if as_of is None or row.facts_recorded_at <= as_of:
+            if row.erased or not row.completeness["missing"]:
+                continue
+            out.append({"client_id": row.client_id, "form": row.form,
+                        "score": row.completeness["score"],
+                        "missing": list(row.completeness["missing"])})
+            continue
+        state = client_state(conn, row.client_id, as_of)
+        if state is None or state.erased:
+            continue
+        score = completeness(state)
+        if score["missing"]:
+            out.append({"client_id": state.client_id, "form": state.form,
+                        "score": score["score"], "missing": score["missing"]})
+    return out
 
 
 def list_clients(conn: Connection, *, kind: str | None = None, specialist_id: UUID | None = None,

@@ -26,7 +26,7 @@ from projections.activity import (
     open_planned_contacts,
     works_without_feedback,
 )
-from projections.clients import all_states, completeness
+from projections.clients import incomplete_clients
 from projections.payments import assignments
 
 
@@ -34,10 +34,11 @@ def controls_report(conn: Connection, *, at: datetime, as_of: datetime | None,
                     specialist_id: UUID | None = None, late_entry_hours: float = 24,
                     period: timedelta = timedelta(days=30),
                     feedback_days: int = 7, limit: int = 1000) -> dict[str, Any]:
-    assigned = assignments(conn, as_of)
+    # Assignment histories are read only when a specialist filter needs them.
+    assigned = assignments(conn, as_of) if specialist_id is not None else None
 
     def mine(client_id: UUID) -> bool:
-        return specialist_id is None or assigned.at(client_id, at) == specialist_id
+        return assigned is None or assigned.at(client_id, at) == specialist_id
 
     planned = [
         {"planned_contact_id": r.planned_contact_id, "client_id": r.client_id,
@@ -49,14 +50,8 @@ def controls_report(conn: Connection, *, at: datetime, as_of: datetime | None,
     late = [entry for entry in late_entries(conn, since=at - period, at=at, as_of=as_of,
                                             threshold_seconds=threshold)
             if mine(entry["client_id"])]
-    incomplete = []
-    for state in all_states(conn, as_of):
-        if state.erased or not mine(state.client_id):
-            continue
-        score = completeness(state)
-        if score["missing"]:
-            incomplete.append({"client_id": state.client_id, "form": state.form,
-                               "score": score["score"], "missing": score["missing"]})
+    # Stored per client by the directory; folded only for clients changed after as_of.
+    incomplete = [c for c in incomplete_clients(conn, as_of) if mine(c["client_id"])]
     agreements = [
         {"agreement_id": r.agreement_id, "client_id": r.client_id, "due_at": r.due_at,
          "made_at": r.made_at, "overdue_seconds": int((at - r.due_at).total_seconds())}

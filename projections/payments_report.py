@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from domain.months import days_in_month, forecast_month_end, month_bounds
 from projections.facts import money, percent
 from projections.payments import (
+    Assignments,
     acts_not_returned,
     assignments,
     latest_plans,
@@ -28,6 +29,7 @@ from projections.payments import (
 )
 
 _INSTANT = timedelta(microseconds=1)
+_CHUNK = 500
 
 
 @dataclass
@@ -55,7 +57,12 @@ def payments_report(conn: Connection, *, month: str, tz: str, at: datetime,
     # Days of the month elapsed at `at`: none before the month, all of them after it.
     elapsed = 0 if at < start else days if at >= end else at.astimezone(zone).day
     moment = min(at, end - _INSTANT)
-    assigned = assignments(conn, as_of)
+    paid = payments_known(conn, moment, as_of, since=start) if at >= start else []
+    debts = outstanding_invoices(conn, at, as_of, due_before=start)
+    acts = acts_not_returned(conn, at, as_of)
+    # The assignment history of the clients named in the report only (not of every client).
+    assigned = _assignments(conn, as_of, {p.client_id for p in paid} | {
+        d["client_id"] for d in debts} | {a.client_id for a in acts})
     lines: dict[tuple[UUID | None, str], _Line] = {}
 
     def line(spec: UUID | None, currency: str) -> _Line:
@@ -63,15 +70,14 @@ def payments_report(conn: Connection, *, month: str, tz: str, at: datetime,
 
     for planned_for, plan in latest_plans(conn, month, as_of).items():
         line(planned_for, plan.currency).plan = plan.amount
-    if at >= start:
-        for pay in payments_known(conn, moment, as_of, since=start):
-            spec = assigned.at(pay.client_id, pay.occurred_at)
-            day = pay.occurred_at.astimezone(zone).day
-            line(spec, pay.currency).per_day[day - 1] += pay.amount
-    for debt in outstanding_invoices(conn, at, as_of, due_before=start):
+    for pay in paid:
+        spec = assigned.at(pay.client_id, pay.occurred_at)
+        day = pay.occurred_at.astimezone(zone).day
+        line(spec, pay.currency).per_day[day - 1] += pay.amount
+    for debt in debts:
         spec = assigned.at(debt["client_id"], moment)
         line(spec, debt["currency"]).debts.setdefault(debt["client_id"], []).append(debt)
-    for act in acts_not_returned(conn, at, as_of):
+    for act in acts:
         spec = assigned.at(act.client_id, moment)
         line(spec, act.currency).acts.append({
             "invoice_id": act.invoice_id, "client_id": act.client_id, "number": act.number,
@@ -85,6 +91,15 @@ def payments_report(conn: Connection, *, month: str, tz: str, at: datetime,
         "day_of_month": elapsed,
         "specialists": [_render(ln, year, number, elapsed) for ln in chosen],
     }
+
+
+def _assignments(conn: Connection, as_of: datetime | None, client_ids: set[UUID]) -> Assignments:
+    """Assignment histories of `client_ids`, read in chunks (bounded IN lists)."""
+    ids = sorted(client_ids)
+    found: dict[UUID, list[tuple[datetime, int, UUID | None]]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        found.update(assignments(conn, as_of, ids[start:start + _CHUNK]).by_client)
+    return Assignments(found)
 
 
 def _render(ln: _Line, year: int, month: int, elapsed: int) -> dict[str, Any]:

@@ -76,8 +76,10 @@ class Measured:
 
 
 def measure(facts: SituationFacts, reference: Reference, policy: ReactionPolicy, *,
-            at: datetime, as_of: datetime, basis: str = AS_MEASURED) -> Measured | None:
-    """Both clocks of a situation at `at`; None if it was not open yet at that moment."""
+            at: datetime, as_of: datetime, basis: str = AS_MEASURED,
+            detail: bool = True) -> Measured | None:
+    """Both clocks of a situation at `at`; None if it was not open yet at that moment.
+    Without `detail` the figures carry no segments and no deadlines (aggregates need neither)."""
     found = timeline(facts.events, at)
     if found is None:
         return None
@@ -98,15 +100,16 @@ def measure(facts: SituationFacts, reference: Reference, policy: ReactionPolicy,
             version.first_reaction_seconds if name == FIRST_REACTION
             else version.resolution_seconds, version.business_hours, version.warn_ratio)
         figures[name] = figure(clock, policy.default_calendar if calendar is None
-                               else reference.parsed(calendar), target)
+                               else reference.parsed(calendar), target, detail=detail)
         rules[name] = Rules(calendar, version, when)
     return Measured(facts, found, figures, rules)
 
 
 def measure_all(conn: Connection, policy: ReactionPolicy, *, at: datetime, as_of: datetime,
-                basis: str = AS_MEASURED, **filters: Any) -> list[Measured]:
+                basis: str = AS_MEASURED, detail: bool = True,
+                **filters: Any) -> list[Measured]:
     reference = load_reference(conn, as_of)
-    measured = (measure(f, reference, policy, at=at, as_of=as_of, basis=basis)
+    measured = (measure(f, reference, policy, at=at, as_of=as_of, basis=basis, detail=detail)
                 for f in load_situations(conn, as_of=as_of, at=at, **filters))
     return [m for m in measured if m is not None]
 
@@ -139,6 +142,9 @@ def list_situations(conn: Connection, policy: ReactionPolicy, *, at: datetime,
     """A page of situations in (opened_at, id) order; status and breach are read at `at`, so
     they filter after measuring, reading the facts in batches until the page is full."""
     reference = load_reference(conn, as_of)
+    if breached and not any(reference.targets.get(k) for k in (
+            reference.targets if kind is None else (kind,))):
+        return [], None  # a breach needs an SLA target: none is known for these kinds
     found: list[Measured] = []
     cursor = after
     while len(found) <= limit:
@@ -146,10 +152,14 @@ def list_situations(conn: Connection, policy: ReactionPolicy, *, at: datetime,
                                 after=cursor, limit=200)
         for facts in batch:
             cursor = (facts.opened_at, facts.situation_id)
-            m = measure(facts, reference, policy, at=at, as_of=as_of, basis=basis)
+            # Filter on the lean figures (same status and breach), then detail the kept ones.
+            m = measure(facts, reference, policy, at=at, as_of=as_of, basis=basis,
+                        detail=False)
             if m is None or (status is not None and m.timeline.status != status) or (
                     breached is not None and m.breached != breached):
                 continue
+            m = measure(facts, reference, policy, at=at, as_of=as_of, basis=basis)
+            assert m is not None
             found.append(m)
             if len(found) > limit:
                 break
@@ -221,8 +231,8 @@ def reaction_report(conn: Connection, policy: ReactionPolicy, *, at: datetime,
                     kind: str | None = None, specialist: UUID | None = None) -> dict[str, Any]:
     """Per specialist and kind: count, median, p90 and breach rate of both clocks, each figure
     naming the situation and events it came from. Ids only: no personal data."""
-    measured = measure_all(conn, policy, at=at, as_of=as_of, basis=basis, kind=kind,
-                           specialist=specialist, opened_from=opened_from,
+    measured = measure_all(conn, policy, at=at, as_of=as_of, basis=basis, detail=False,
+                           kind=kind, specialist=specialist, opened_from=opened_from,
                            opened_before=opened_before)
     groups: dict[tuple[str, str], list[Measured]] = {}
     for m in measured:
