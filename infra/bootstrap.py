@@ -70,6 +70,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
     app = CrmApplication(store_env(settings), clock=clock, new_id=new_id,
                          mapper_wrapper=lambda inner: PersonalDataMapper(inner, keyring))
     app.position_of = position_lookup(app)
+    app.before_save = lambda events: keyring.ensure_keys(_sealed_for(events))
     keys = KeyStore(engine)
     if settings.bootstrap_admin_key and not keys.has_admin():
         keys.create("bootstrap-admin", Role.ADMIN, clock(), token=settings.bootstrap_admin_key)
@@ -88,6 +89,18 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
         follower.start()
         alerts.start()
     return Container(settings, clock, app, engine, keys, runner, follower, keyring, alerts)
+
+
+def _sealed_for(events: list[object]) -> set[UUID]:
+    """Clients whose data keys a write's events will be sealed with (infra.crypto)."""
+    found: set[UUID] = set()
+    for event in events:
+        client_id = getattr(event, "client_id", None)
+        kind = type(event)
+        if isinstance(client_id, UUID) and (getattr(kind, "PERSONAL", None)
+                                            or getattr(kind, "PERSONAL_KEYS", None)):
+            found.add(client_id)
+    return found
 
 
 def _shred_erased(keyring: Keyring, events: list[object]) -> None:

@@ -11,28 +11,42 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
+from commands.base import StaleReadError
 from domain.chain import GENESIS, Record, Verdict, Verifier, chain_hash, stream_hash
 
 HASHES = "crm_event_hashes"
 PAGE = 2000
 
 
+def _wanted_previous(stored: Sequence[StoredEvent]) -> list[tuple[UUID, int]]:
+    """(stream, version) of the stored hash each stream of a write links to: the version before
+    its first event in the write (none for a new stream)."""
+    firsts: dict[UUID, int] = {}
+    for event in stored:
+        stream_id = _stream(event)
+        if stream_id not in firsts:
+            firsts[stream_id] = event.originator_version
+    return [(s, v - 1) for s, v in firsts.items() if v > 1]
+
+
 def _hashes_for(stored: Sequence[StoredEvent], ids: Sequence[int], last_chain: bytes,
-                previous_of: Any) -> list[tuple[int, UUID, int, bytes, bytes]]:
+                previous: dict[tuple[UUID, int], bytes]) -> list[tuple[int, UUID, int, bytes,
+                                                                    bytes]]:
     rows = []
     chain = last_chain
     streams: dict[UUID, bytes] = {}
     for event, position in zip(stored, ids, strict=True):
-        stream_id = UUID(str(event.originator_id))
+        stream_id = _stream(event)
         prev = streams.get(stream_id)
         if prev is None:
             prev = GENESIS if event.originator_version == 1 else \
-                previous_of(stream_id, event.originator_version - 1)
+                previous.get((stream_id, event.originator_version - 1), GENESIS)
         s_hash = stream_hash(prev, stream_id, event.originator_version, event.topic, event.state)
         chain = chain_hash(chain, position, s_hash)
         streams[stream_id] = s_hash
@@ -40,7 +54,18 @@ def _hashes_for(stored: Sequence[StoredEvent], ids: Sequence[int], last_chain: b
     return rows
 
 
+def _stream(event: StoredEvent) -> UUID:
+    i = event.originator_id
+    return i if isinstance(i, UUID) else UUID(str(i))
+
+
+# Row-value look-ups per statement (SQLite allows 32766 parameters; older builds 999).
+_CHUNK = 400
+
+
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    checks_cached_reads = True  # see commands.base.AggregateCache
+
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(),
                 f"CREATE TABLE IF NOT EXISTS {HASHES} (position INTEGER PRIMARY KEY, "
@@ -54,22 +79,44 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         if not stored_events or ids is None:
             return ids
+        # The inserts took SQLite's single write lock: nobody else commits until we do.
+        reads: dict[UUID, int] = kwargs.get("crm_cached_reads") or {}
+        if reads:
+            self._check_reads(c, reads)
         c.execute(f"SELECT chain_hash FROM {HASHES} ORDER BY position DESC LIMIT 1")
         row = c.fetchone()
-
-        def previous_of(stream_id: UUID, version: int) -> bytes:
-            c.execute(f"SELECT stream_hash FROM {HASHES} WHERE stream_id=? AND version=?",
-                      (stream_id.hex, version))
-            found = c.fetchone()
-            return bytes(found[0]) if found else GENESIS
-
-        rows = _hashes_for(stored_events, ids, bytes(row[0]) if row else GENESIS, previous_of)
+        previous = self._previous(c, _wanted_previous(stored_events))
+        rows = _hashes_for(stored_events, ids, bytes(row[0]) if row else GENESIS, previous)
         c.executemany(f"INSERT INTO {HASHES} VALUES (?,?,?,?,?)",
                       [(p, s.hex, v, sh, ch) for p, s, v, sh, ch in rows])
         return ids
 
+    def _check_reads(self, c: Any, reads: dict[UUID, int]) -> None:
+        items = list(reads.items())
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start:start + _CHUNK]
+            c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} WHERE "
+                      + " OR ".join(["(originator_id=? AND originator_version>?)"] * len(chunk)),
+                      [x for i, v in chunk for x in (i.hex, v)])
+            moved = [UUID(r[0]) for r in c.fetchall()]
+            if moved:
+                raise StaleReadError(moved)
+
+    @staticmethod
+    def _previous(c: Any, wanted: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], bytes]:
+        found: dict[tuple[UUID, int], bytes] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            c.execute(f"SELECT stream_id, version, stream_hash FROM {HASHES} WHERE "
+                      + " OR ".join(["(stream_id=? AND version=?)"] * len(chunk)),
+                      [x for s, v in chunk for x in (s.hex, v)])
+            found.update({(UUID(r[0]), int(r[1])): bytes(r[2]) for r in c.fetchall()})
+        return found
+
 
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    checks_cached_reads = True  # see commands.base.AggregateCache
+
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self._hashes = SQL("{}.{}").format(Identifier(self.datastore.schema),
@@ -78,6 +125,70 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, stream_id uuid NOT NULL, "
             "version bigint NOT NULL, stream_hash bytea NOT NULL, chain_hash bytea NOT NULL, "
             "UNIQUE (stream_id, version))").format(self._hashes))
+        self._sql_last = SQL("SELECT chain_hash FROM {} ORDER BY position DESC LIMIT 1").format(
+            self._hashes)
+        self._sql_previous = SQL(
+            "SELECT h.stream_id, h.version, h.stream_hash FROM {} h "
+            "JOIN unnest(%s::uuid[], %s::bigint[]) AS w(s, v) "
+            "ON h.stream_id = w.s AND h.version = w.v").format(self._hashes)
+        # Columns as binary arrays: psycopg dumps the library's array of composite values as
+        # escaped text in Python, which cost more than everything else in an insert.
+        self._sql_insert = SQL(
+            "INSERT INTO {} SELECT * FROM unnest(%b::bigint[], %b::uuid[], %b::bigint[], "
+            "%b::bytea[], %b::bytea[])").format(self._hashes)
+        self._sql_insert_events = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        self._sql_moved = SQL(
+            "SELECT DISTINCT e.originator_id FROM {}.{} e "
+            "JOIN unnest(%s::uuid[], %s::bigint[]) AS r(i, v) "
+            "ON e.originator_id = r.i AND e.originator_version > r.v").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        """One transaction: the stale-read check, the events and their hashes, or nothing.
+
+        The library's own version catches every exception raised after its insert and lets
+        its transaction commit before re-raising (harmless for database errors, which abort
+        the transaction anyway); a failure in our hashing step would then commit events
+        without hashes. Here any exception leaves the transaction and rolls it back."""
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        reads: dict[UUID, int] = kwargs.get("crm_cached_reads") or {}
+        if reads and stored_events:
+            # Runs before the library's insert, outside its error capture, so raising here
+            # rolls the transaction back. Take the insert's table lock first (taking it again
+            # later in the same transaction is a no-op): no writer can commit in between.
+            self._lock_table(curs)
+            curs.execute(self._sql_moved, (list(reads), list(reads.values())))
+            moved = [r["originator_id"] for r in curs.fetchall()]
+            if moved:
+                raise StaleReadError(moved)
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        """The library's insert (table lock, notify, insert returning the positions in the given
+        order), with the events passed as one binary array per column."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self._sql_insert_events, (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events]))
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
@@ -85,20 +196,17 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         if not stored_events or not ids:
             return ids
         # Still inside the insert's transaction and under its exclusive table lock.
-        curs.execute(SQL("SELECT chain_hash FROM {} ORDER BY position DESC LIMIT 1")
-                     .format(self._hashes))
+        curs.execute(self._sql_last)
         row = curs.fetchone()
-
-        def previous_of(stream_id: UUID, version: int) -> bytes:
-            curs.execute(SQL("SELECT stream_hash FROM {} WHERE stream_id=%s AND version=%s")
-                         .format(self._hashes), (stream_id, version))
-            found = curs.fetchone()
-            return bytes(found["stream_hash"]) if found else GENESIS
-
+        wanted = _wanted_previous(stored_events)
+        previous: dict[tuple[UUID, int], bytes] = {}
+        if wanted:
+            curs.execute(self._sql_previous, ([s for s, _v in wanted], [v for _s, v in wanted]))
+            previous = {(r["stream_id"], int(r["version"])): bytes(r["stream_hash"])
+                        for r in curs.fetchall()}
         rows = _hashes_for(stored_events, ids, bytes(row["chain_hash"]) if row else GENESIS,
-                           previous_of)
-        curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s,%s)").format(self._hashes),
-                         rows)
+                           previous)
+        curs.execute(self._sql_insert, [list(column) for column in zip(*rows, strict=True)])
         return ids
 
 

@@ -17,7 +17,8 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     LargeBinary,
     MetaData,
@@ -157,16 +159,43 @@ class Keyring:
             raise MasterKeyError(f"the data key of client {client_id} does not unwrap with the "
                                  "master key") from None
 
+    @contextmanager
+    def _key_transaction(self) -> Iterator[Connection]:
+        """A transaction that may create data keys. On SQLite the keys live in the read-model
+        file, whose commits are not flushed to disk (synchronous=NORMAL); a key must be durable
+        before the event sealed with it commits in the store, so this commit is FULL (set before
+        the transaction starts, as SQLite requires, and put back after)."""
+        with self._engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                conn.commit()
+            try:
+                yield conn
+                conn.commit()
+            finally:
+                conn.rollback()
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    conn.commit()
+
     def key(self, client_id: UUID, *, create: bool) -> AESGCM | None:
         with self._lock:
-            if client_id in self._cache and (self._cache[client_id] is not None or not create):
-                return self._cache[client_id]
+            known = client_id in self._cache
+            held = self._cache.get(client_id)
+        if known and (held is not None or not create):
+            return held
         # Look-up and, for a new client, insert in one transaction (one pool checkout, one
         # commit): ingest creates a key per new client, and two transactions cost twice.
         try:
-            with self._engine.begin() as conn:
+            with self._key_transaction() as conn:
                 row = conn.execute(_WRAPPED, {"b_client": client_id}).first()
                 if row is None and create:
+                    if conn.dialect.name == "postgresql":
+                        # No wait for this commit's WAL flush: the key lives in the event
+                        # store's cluster (read_model_url), and the event sealed with it
+                        # commits later, synchronously, flushing the WAL past this commit too.
+                        conn.execute(text("SET LOCAL synchronous_commit = off"))
                     data_key = AESGCM.generate_key(256)
                     nonce = os.urandom(12)
                     conn.execute(insert(client_keys), {
@@ -181,6 +210,38 @@ class Keyring:
         with self._lock:
             self._cache[client_id] = found
         return found
+
+    def ensure_keys(self, client_ids: Iterable[UUID]) -> None:
+        """Fetch, or create, the data keys of the clients a write is about to seal for, all in
+        one round (the write's new clients would otherwise cost a transaction each in `key`).
+        Clients already in memory, or known to have no key, are left to `key`."""
+        with self._lock:
+            wanted = sorted({c for c in client_ids if c not in self._cache})
+        if len(wanted) < 2:
+            return
+        found: dict[UUID, AESGCM] = {}
+        try:
+            with self._key_transaction() as conn:
+                rows = conn.execute(select(client_keys.c.client_id, client_keys.c.wrapped)
+                                    .where(client_keys.c.client_id.in_(wanted))).all()
+                found = {r.client_id: self._unwrap(r.client_id, bytes(r.wrapped)) for r in rows}
+                new = {c: AESGCM.generate_key(256) for c in wanted if c not in found}
+                if new:
+                    if conn.dialect.name == "postgresql":  # see key()
+                        conn.execute(text("SET LOCAL synchronous_commit = off"))
+                    fresh = []
+                    for client_id, data_key in new.items():
+                        nonce = os.urandom(12)
+                        fresh.append({"client_id": client_id, "created_at": self._clock(),
+                                      "wrapped": nonce + self._master.encrypt(
+                                          nonce, data_key, client_id.bytes)})
+                    conn.execute(insert(client_keys), fresh)
+                    found.update({c: AESGCM(k) for c, k in new.items()})
+        except IntegrityError:  # a racing writer made one of them: key() fetches each
+            return
+        with self._lock:
+            for client_id, aead in found.items():
+                self._cache.setdefault(client_id, aead)  # never revive one destroyed meanwhile
 
     def destroy(self, client_id: UUID) -> bool:
         """Crypto-shredding: delete the wrapped key (secure_delete / VACUUM scrub the bytes)."""
