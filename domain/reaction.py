@@ -231,29 +231,40 @@ def figure(clock: Clock, calendar: BusinessCalendar, target: Target | None, *,
            detail: bool = True) -> Figure:
     """The clock's figures and SLA status; without `detail`, no segments and no deadlines
     (None): what aggregates need, at a fraction of the cost."""
-    pauses = clock.pauses()
-    wall = wall_seconds_excluding(clock.start.at, clock.end, pauses)
-    business = business_seconds_excluding(calendar, clock.start.at, clock.end, pauses)
+    wall, business, status = lean_figures(clock.start.at, clock.end, clock.pauses(),
+                                          clock.state, calendar, target)
     segments = tuple(Segment(s, e, wall_seconds_excluding(s, e, []),
                              business_seconds(calendar, s, e))
                      for s, e in clock.spans() if e is not None) if detail else ()
     if target is None:
-        return Figure(clock, wall, business, segments, None, None, None, None, "no_target")
+        return Figure(clock, wall, business, segments, None, None, None, None, status)
 
     def reach(seconds: int) -> datetime | None:
         return _reach(clock, calendar, target.business_hours, seconds)
 
-    elapsed = business if target.business_hours else wall
-    if elapsed > target.seconds:
-        status = "breached"
-    elif clock.state == STOPPED:
-        status = "met"
-    else:
-        status = "warning" if elapsed >= target.warn_seconds else "ok"
     if not detail:
         return Figure(clock, wall, business, segments, target, None, None, None, status)
     return Figure(clock, wall, business, segments, target, reach(target.seconds),
                   reach(target.warn_seconds), reach(target.seconds + 1), status)
+
+
+def lean_figures(start: datetime, end: datetime,
+                 pauses: Sequence[tuple[datetime, datetime | None]], state: str,
+                 calendar: BusinessCalendar, target: Target | None) -> tuple[int, int, str]:
+    """Wall seconds, business seconds and SLA status of a clock running from `start` to `end`
+    without `pauses`: what `figure` computes, from a clock's bare facts (stored summaries)."""
+    wall = wall_seconds_excluding(start, end, list(pauses))
+    business = business_seconds_excluding(calendar, start, end, list(pauses))
+    if target is None:
+        return wall, business, "no_target"
+    elapsed = business if target.business_hours else wall
+    if elapsed > target.seconds:
+        status = "breached"
+    elif state == STOPPED:
+        status = "met"
+    else:
+        status = "warning" if elapsed >= target.warn_seconds else "ok"
+    return wall, business, status
 
 
 def _reach(clock: Clock, calendar: BusinessCalendar, business: bool,

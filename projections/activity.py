@@ -25,6 +25,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     bindparam,
+    func,
     select,
     update,
 )
@@ -214,6 +215,22 @@ def open_planned_contacts(conn: Connection, at: datetime, as_of: datetime | None
     if due_before is not None:
         query = query.where(t.c.due_at < due_before)
     return list(conn.execute(query.order_by(t.c.due_at, t.c.planned_contact_id)))
+
+
+def overdue_planned_contacts(conn: Connection, at: datetime, as_of: datetime | None, *,
+                             specialist_id: UUID | None = None,
+                             limit: int) -> tuple[int, list[Any]]:
+    """Planned contacts open at `at` and due before it (of one specialist, if given): how many,
+    and the first `limit` earliest due (ids, purpose, due and specialist only; no note)."""
+    t = planned_contacts
+    where = _planned_open(at, as_of) & (t.c.due_at < at)
+    if specialist_id is not None:
+        where = where & (t.c.specialist_id == specialist_id)
+    count = conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
+    rows = conn.execute(select(t.c.planned_contact_id, t.c.client_id, t.c.purpose, t.c.due_at,
+                               t.c.specialist_id).where(where)
+                        .order_by(t.c.due_at, t.c.planned_contact_id).limit(limit)).all()
+    return int(count), list(rows)
 
 
 def open_agreements(conn: Connection, at: datetime, as_of: datetime | None, *,

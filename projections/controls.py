@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 from projections.activity import (
     late_entries,
     open_agreements,
-    open_planned_contacts,
+    overdue_planned_contacts,
     works_without_feedback,
 )
 from projections.clients import incomplete_clients
@@ -40,12 +40,13 @@ def controls_report(conn: Connection, *, at: datetime, as_of: datetime | None,
     def mine(client_id: UUID) -> bool:
         return assigned is None or assigned.at(client_id, at) == specialist_id
 
+    # Counted in SQL, and only the first `limit` read: every open contact may be overdue.
+    overdue, first = overdue_planned_contacts(conn, at, as_of, specialist_id=specialist_id,
+                                              limit=limit)
     planned = [
         {"planned_contact_id": r.planned_contact_id, "client_id": r.client_id,
          "purpose": r.purpose, "due_at": r.due_at, "specialist_id": r.specialist_id,
-         "overdue_seconds": int((at - r.due_at).total_seconds())}
-        for r in open_planned_contacts(conn, at, as_of, due_before=at)
-        if specialist_id is None or r.specialist_id == specialist_id]
+         "overdue_seconds": int((at - r.due_at).total_seconds())} for r in first]
     threshold = int(late_entry_hours * 3600)
     late = [entry for entry in late_entries(conn, since=at - period, at=at, as_of=as_of,
                                             threshold_seconds=threshold)
@@ -66,7 +67,8 @@ def controls_report(conn: Connection, *, at: datetime, as_of: datetime | None,
         "thresholds": {"late_entry_hours": late_entry_hours,
                        "late_entry_period_days": period.days, "feedback_days": feedback_days,
                        "items_per_section": limit},
-        "overdue_planned_contacts": _section(planned, limit),
+        "overdue_planned_contacts": {"count": overdue, "items": planned,
+                                     "truncated": overdue > limit},
         "late_data_entry": _section(late, limit),
         "card_completeness": _section(incomplete, limit),
         "overdue_agreements": _section(agreements, limit),

@@ -9,6 +9,7 @@ clock stopped; for a clock still running, those known at `as_of`) or `current` (
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,12 +22,14 @@ from domain.business_calendar import BusinessCalendar
 from domain.reaction import (
     CLOCKS,
     FIRST_REACTION,
+    RESOLUTION,
     STOPPED,
     Figure,
     Target,
     Timeline,
     figure,
     figure_evidence,
+    lean_figures,
     nearest_rank,
     timeline,
 )
@@ -37,6 +40,8 @@ from projections.situations import (
     TargetVersion,
     load_reference,
     load_situations,
+    quiet_groups,
+    settled_rows,
 )
 
 AS_MEASURED, CURRENT = "as_measured", "current"
@@ -228,54 +233,187 @@ def _rules(rules: Rules, policy: ReactionPolicy, *, by_stop: bool) -> dict[str, 
 def reaction_report(conn: Connection, policy: ReactionPolicy, *, at: datetime,
                     as_of: datetime, basis: str = AS_MEASURED,
                     opened_from: datetime | None = None, opened_before: datetime | None = None,
-                    kind: str | None = None, specialist: UUID | None = None) -> dict[str, Any]:
+                    kind: str | None = None, specialist: UUID | None = None,
+                    ids_limit: int | None = None, stored: bool = True) -> dict[str, Any]:
     """Per specialist and kind: count, median, p90 and breach rate of both clocks, each figure
-    naming the situation and events it came from. Ids only: no personal data."""
-    measured = measure_all(conn, policy, at=at, as_of=as_of, basis=basis, detail=False,
-                           kind=kind, specialist=specialist, opened_from=opened_from,
-                           opened_before=opened_before)
-    groups: dict[tuple[str, str], list[Measured]] = {}
-    for m in measured:
-        groups.setdefault((str(m.facts.specialist_id or ""), m.facts.kind), []).append(m)
+    naming the situation and events it came from. Ids only: no personal data.
+
+    `ids_limit` bounds each list of situation ids (the first ones in text order; None: every
+    id); the counts stay exact, and `ids_truncated` tells whether a list was cut. With
+    `stored`, the situations whose every event counts at `at` and is known at `as_of` are
+    measured from the clock summaries the projection keeps (and those of them with no stopped
+    clock and no SLA target only counted), the others from their events: the same report."""
+    filters: dict[str, Any] = {"kind": kind, "specialist": specialist,
+                               "opened_from": opened_from, "opened_before": opened_before}
+    reference = load_reference(conn, as_of)
+    items: list[_Item] = []
+    unsettled = load_situations(conn, as_of=as_of, at=at, settled=False if stored else None,
+                                **filters)
+    for facts in unsettled:
+        m = measure(facts, reference, policy, at=at, as_of=as_of, basis=basis, detail=False)
+        if m is not None:
+            items.append(_item(m))
+    quiet: dict[tuple[UUID | None, str], tuple[int, list[str]]] = {}
+    if stored:
+        targeted = {k for k, versions in reference.targets.items() if versions}
+        items.extend(_settled_items(conn, reference, policy, at=at, as_of=as_of, basis=basis,
+                                    targeted=targeted, **filters))
+        quiet = quiet_groups(conn, as_of=as_of, at=at, targeted=targeted, ids_limit=ids_limit,
+                             **filters)
+    groups: dict[tuple[str, str], tuple[UUID | None, list[_Item]]] = {
+        (str(sp or ""), k): (sp, []) for sp, k in quiet}
+    for item in items:
+        groups.setdefault((str(item.specialist_id or ""), item.kind),
+                          (item.specialist_id, []))[1].append(item)
+    cut = [False]
+    listed = []
+    for key, (sp, group) in sorted(groups.items()):
+        count, ids = quiet.get((sp, key[1]), (0, []))
+        listed.append({"specialist_id": sp, "kind": key[1],
+                       **_stats(group, count, ids, ids_limit, cut)})
+    every_quiet = [i for _n, ids in quiet.values() for i in ids]
     return {
         "at": at, "as_of": as_of, "calendar": basis, "from": opened_from, "to": opened_before,
         "kind": kind, "specialist_id": specialist, "percentile_method": PERCENTILE_METHOD,
-        "groups": [{"specialist_id": items[0].facts.specialist_id, "kind": key[1],
-                    **_stats(items)} for key, items in sorted(groups.items())],
-        "totals": _stats(measured),
+        "groups": listed,
+        "totals": _stats(items, sum(n for n, _ids in quiet.values()), every_quiet, ids_limit,
+                         cut),
+        "ids_truncated": cut[0],
     }
 
 
-def _stats(items: Sequence[Measured]) -> dict[str, Any]:
-    return {"count": len(items),
-            "situation_ids": sorted(str(m.facts.situation_id) for m in items),
-            **{name: _clock_stats(items, name) for name in CLOCKS}}
+@dataclass(frozen=True)
+class _Clock:
+    """One clock as the report counts it."""
+
+    state: str
+    wall_seconds: int
+    business_seconds: int
+    has_target: bool
+    breached: bool
+    start_event_id: UUID
+    stop_event_id: UUID | None
 
 
-def _clock_stats(items: Sequence[Measured], name: str) -> dict[str, Any]:
-    figs = [(m, m.figures[name]) for m in items]
-    stopped = [(m, f) for m, f in figs if f.clock.state == STOPPED]
+@dataclass(frozen=True)
+class _Item:
+    situation_id: UUID
+    key: str  # the id as text: the order of ids in lists and of percentile ties
+    specialist_id: UUID | None
+    kind: str
+    clocks: dict[str, _Clock]
+
+
+def _item(m: Measured) -> _Item:
+    clocks = {}
+    for name, f in m.figures.items():
+        stop = f.clock.stop
+        clocks[name] = _Clock(f.clock.state, f.wall_seconds, f.business_seconds,
+                              f.target is not None, f.breached, f.clock.start.event.event_id,
+                              None if stop is None else stop.event.event_id)
+    return _Item(m.facts.situation_id, str(m.facts.situation_id), m.facts.specialist_id,
+                 m.facts.kind, clocks)
+
+
+def _settled_items(conn: Connection, reference: Reference, policy: ReactionPolicy, *,
+                   at: datetime, as_of: datetime, basis: str, targeted: set[str],
+                   **filters: Any) -> list[_Item]:
+    """The situations every event of which counts at `at` and is known at `as_of`, but for the
+    quiet ones (see quiet_groups), measured from their stored clock summaries with the rules
+    `measure` picks and the same arithmetic. A clock not stopped and without a target gets no
+    figures: the report uses neither."""
+    items = []
+    rules: dict[tuple[str, datetime], tuple[BusinessCalendar, Target | None]] = {}
+
+    def pick(kind: str, name: str, when: datetime) -> tuple[BusinessCalendar, Target | None]:
+        found = rules.get((kind + name, when))
+        if found is None:
+            found = rules[(kind + name, when)] = _rules_at(reference, policy, kind, name, when)
+        return found
+
+    for r in settled_rows(conn, as_of=as_of, at=at, targeted=targeted, **filters):
+        clocks = {}
+        for name, state in ((FIRST_REACTION, r.first_reaction_state),
+                            (RESOLUTION, r.resolution_state)):
+            if state != STOPPED and r.kind not in targeted:
+                clocks[name] = _Clock(state, 0, 0, False, False, r.opened_event_id, None)
+                continue
+            summary = r.clocks[name]
+            stop = summary["stop"]
+            stopped_at = None if stop is None else datetime.fromisoformat(stop[1])
+            when = (datetime.fromisoformat(stop[2])
+                    if basis == AS_MEASURED and stop is not None else as_of)
+            calendar, target = pick(r.kind, name, when)
+            pauses = [(datetime.fromisoformat(a), None if b is None else datetime.fromisoformat(b))
+                      for a, b in summary["pauses"]]
+            wall, business, status = lean_figures(
+                r.opened_at, at if stopped_at is None else stopped_at, pauses, state, calendar,
+                target)
+            clocks[name] = _Clock(state, wall, business, target is not None,
+                                  status == "breached", r.opened_event_id,
+                                  None if stop is None else UUID(stop[0]))
+        items.append(_Item(r.situation_id, str(r.situation_id), r.specialist_id, r.kind,
+                           clocks))
+    return items
+
+
+def _rules_at(reference: Reference, policy: ReactionPolicy, kind: str, name: str,
+              when: datetime) -> tuple[BusinessCalendar, Target | None]:
+    """The calendar and target `measure` applies to clock `name` of a `kind` situation with its
+    rules chosen at `when`."""
+    version = reference.target(kind, when)
+    calendar = None
+    for calendar_id in (None if version is None else version.calendar_id,
+                        policy.default_calendar_id):
+        if calendar is None and calendar_id is not None:
+            calendar = reference.calendar(calendar_id, when)
+    target = None if version is None else Target(
+        version.first_reaction_seconds if name == FIRST_REACTION
+        else version.resolution_seconds, version.business_hours, version.warn_ratio)
+    return (policy.default_calendar if calendar is None else reference.parsed(calendar)), target
+
+
+def _stats(items: Sequence[_Item], quiet: int, quiet_ids: list[str], ids_limit: int | None,
+           cut: list[bool]) -> dict[str, Any]:
+    """A group's figures: `items` measured, and `quiet` more situations that have no stopped
+    clock and no target (counted only; `quiet_ids` holds at least the first `ids_limit` ids)."""
+    count = len(items) + quiet
+    return {"count": count,
+            "situation_ids": _ids([*(i.key for i in items), *quiet_ids], count, ids_limit, cut),
+            **{name: _clock_stats(items, quiet, name, ids_limit, cut) for name in CLOCKS}}
+
+
+def _ids(keys: list[str], total: int, limit: int | None, cut: list[bool]) -> list[str]:
+    """The first `limit` of `total` ids in text order (`keys` holds at least those)."""
+    if limit is None:
+        return sorted(keys)
+    if total > limit:
+        cut[0] = True
+    return heapq.nsmallest(limit, keys)
+
+
+def _clock_stats(items: Sequence[_Item], quiet: int, name: str, ids_limit: int | None,
+                 cut: list[bool]) -> dict[str, Any]:
+    figs = [(i, i.clocks[name]) for i in items]
+    stopped = [(i, c) for i, c in figs if c.state == STOPPED]
 
     def pick(percent: int, attr: str) -> dict[str, Any] | None:
-        found = nearest_rank(stopped, percent,
-                             key=lambda mf: (getattr(mf[1], attr), str(mf[0].facts.situation_id)))
+        found = nearest_rank(stopped, percent, key=lambda ic: (getattr(ic[1], attr), ic[0].key))
         if found is None:
             return None
-        m, f = found
-        assert f.clock.stop is not None
-        return {"seconds": getattr(f, attr), "situation_id": m.facts.situation_id,
-                "start_event_id": f.clock.start.event.event_id,
-                "stop_event_id": f.clock.stop.event.event_id}
+        i, c = found
+        return {"seconds": getattr(c, attr), "situation_id": i.situation_id,
+                "start_event_id": c.start_event_id, "stop_event_id": c.stop_event_id}
 
-    with_target = [(m, f) for m, f in figs if f.target is not None]
-    decided = [(m, f) for m, f in with_target if f.breached or f.clock.state == STOPPED]
-    breached = sorted(str(m.facts.situation_id) for m, f in decided if f.breached)
+    with_target = [(i, c) for i, c in figs if c.has_target]
+    decided = [(i, c) for i, c in with_target if c.breached or c.state == STOPPED]
+    breached = [i.key for i, c in decided if c.breached]
     return {
-        "stopped": len(stopped), "not_stopped": len(figs) - len(stopped),
+        "stopped": len(stopped), "not_stopped": len(figs) - len(stopped) + quiet,
         "wall_seconds": {"median": pick(50, "wall_seconds"), "p90": pick(90, "wall_seconds")},
         "business_seconds": {"median": pick(50, "business_seconds"),
                              "p90": pick(90, "business_seconds")},
         "with_target": len(with_target), "decided": len(decided), "breached": len(breached),
         "breach_rate": round(len(breached) / len(decided), 4) if decided else None,
-        "breached_situation_ids": breached,
+        "breached_situation_ids": _ids(breached, len(breached), ids_limit, cut),
     }

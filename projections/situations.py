@@ -8,9 +8,9 @@ when its clock stopped or under today's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Uuid,
     and_,
+    bindparam,
     func,
     or_,
     select,
@@ -35,7 +36,15 @@ from sqlalchemy import (
 from domain.activity import Contact
 from domain.base import CrmAggregate, event_id_of
 from domain.business_calendar import BusinessCalendar
-from domain.reaction import CLOCK_EVENT_TYPES, CONTACT, OPENED, ClockEvent
+from domain.reaction import (
+    CLOCK_EVENT_TYPES,
+    CLOCKS,
+    CONTACT,
+    OPENED,
+    STOPPED,
+    ClockEvent,
+    timeline,
+)
 from domain.reference import Calendar, SlaTarget
 from domain.situation import Situation
 from projections.base import Projection, UtcDateTime, metadata, upsert
@@ -52,6 +61,15 @@ situation_rows = Table(
     Column("opened_at", UtcDateTime, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("position", BigInteger, nullable=False),
+    # The clocks once every event of the situation counts (kept by the projection from its
+    # events alone: no calendar, no target): reads with at >= settled_at and
+    # as_of >= settled_recorded_at measure from these instead of the events (see summarise).
+    Column("settled_at", UtcDateTime),  # the latest counted instant of its events
+    Column("settled_recorded_at", UtcDateTime),  # the latest recorded_at of its events
+    Column("status", String(10)),
+    Column("first_reaction_state", String(10)),
+    Column("resolution_state", String(10)),
+    Column("clocks", JSON),  # per clock: stop [event id, counted at, recorded at], pauses
     Index("ix_reaction_situations_opened", "opened_at", "situation_id"),
     Index("ix_reaction_situations_client", "client_id", "opened_at"),  # the card's section
 )
@@ -140,6 +158,11 @@ class SituationFactsProjection(Projection):
         upsert(conn, clock_rows, {"situation_id": situation_id, "type": type(e).__name__,
                                   "stream_id": e.originator_id, "version": e.originator_version,
                                   **self._base(e, position)}, ["situation_id", "event_id"])
+        events = [_clock_event(r) for r in conn.execute(_SITUATION_EVENTS,
+                                                         {"situation_id": situation_id})]
+        summary = summarise(events)
+        if summary is not None:
+            conn.execute(_SUMMARY_UPDATE, {"sid": situation_id, **summary})
 
     def _calendar(self, conn: Connection,
                   e: Calendar.CalendarDefined | Calendar.CalendarChanged, position: int) -> None:
@@ -157,6 +180,46 @@ class SituationFactsProjection(Projection):
             "resolution_seconds": e.resolution_seconds, "business_hours": e.business_hours,
             "warn_ratio": repr(float(e.warn_ratio)), "calendar_id": e.calendar_id,
             **self._base(e, position)}, ["target_id", "version"])
+
+
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+_SITUATION_EVENTS = select(clock_rows).where(
+    clock_rows.c.situation_id == bindparam("situation_id")).order_by(clock_rows.c.position)
+_SUMMARY_UPDATE = situation_rows.update().where(
+    situation_rows.c.situation_id == bindparam("sid")).values(
+    {name: bindparam(name) for name in ("settled_at", "settled_recorded_at", "status",
+                                        "first_reaction_state", "resolution_state", "clocks")})
+
+
+def _clock_event(r: Any) -> ClockEvent:
+    return ClockEvent(r.event_id, r.type, r.occurred_at, r.recorded_at, r.position,
+                      r.stream_id, r.version)
+
+
+def summarise(events: Sequence[ClockEvent]) -> dict[str, Any] | None:
+    """The clocks of a situation read at any `at` from its latest counted instant on, with
+    every event known: per clock its state, stop and pauses (times as ISO text). None while the
+    situation has not been opened."""
+    found = timeline(events, _FAR)
+    if found is None:
+        return None
+    clocks: dict[str, Any] = {}
+    for name in CLOCKS:
+        clock = found.clock(name)
+        stop = clock.stop
+        clocks[name] = {
+            "stop": None if stop is None else [str(stop.event.event_id), stop.at.isoformat(),
+                                               _utc_text(stop.event.recorded_at)],
+            "pauses": [[a.isoformat(), None if b is None else b.isoformat()]
+                       for a, b in clock.pauses()]}
+    return {"settled_at": max(m.at for m in found.marks),
+            "settled_recorded_at": max(e.recorded_at for e in events),
+            "status": found.status, "first_reaction_state": found.first_reaction.state,
+            "resolution_state": found.resolution.state, "clocks": clocks}
+
+
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -263,16 +326,12 @@ def changed_since(conn: Connection, position: int) -> tuple[set[UUID], int]:
     return {r.situation_id for r in rows}, max((r.position for r in rows), default=position)
 
 
-def load_situations(conn: Connection, *, as_of: datetime, at: datetime | None = None,
-                    ids: Sequence[UUID] | None = None, kind: str | None = None,
-                    specialist: UUID | None = None, opened_from: datetime | None = None,
-                    opened_before: datetime | None = None,
-                    after: tuple[datetime, UUID] | None = None,
-                    limit: int | None = None) -> list[SituationFacts]:
-    """Situations known at `as_of` (opened by `at`), in (opened_at, id) order, with their clock
-    events recorded by `as_of`."""
+def _where(query: Any, *, as_of: datetime, at: datetime | None = None,
+           ids: Sequence[UUID] | None = None, kind: str | None = None,
+           specialist: UUID | None = None, opened_from: datetime | None = None,
+           opened_before: datetime | None = None, settled: bool | None = None) -> Any:
     s = situation_rows.c
-    query = select(situation_rows).where(s.recorded_at <= as_of)
+    query = query.where(s.recorded_at <= as_of)
     if at is not None:
         query = query.where(s.opened_at <= at)
     if ids is not None:
@@ -285,6 +344,81 @@ def load_situations(conn: Connection, *, as_of: datetime, at: datetime | None = 
         query = query.where(s.opened_at >= opened_from)
     if opened_before is not None:
         query = query.where(s.opened_at < opened_before)
+    if settled is not None:
+        assert at is not None
+        done = and_(s.settled_at <= at, s.settled_recorded_at <= as_of)
+        query = query.where(done if settled else or_(s.settled_at.is_(None), ~done))
+    return query
+
+
+def _quiet(targeted: Collection[str]) -> Any:
+    """Situations with no stopped clock, of a kind without an SLA target."""
+    s = situation_rows.c
+    quiet = and_(s.first_reaction_state != STOPPED, s.resolution_state != STOPPED)
+    return and_(quiet, s.kind.not_in(list(targeted))) if targeted else quiet
+
+
+def settled_rows(conn: Connection, *, as_of: datetime, at: datetime,
+                 targeted: Collection[str] | None = None, **filters: Any) -> Sequence[Any]:
+    """The situations (as load_situations filters them) whose every event counts at `at` and is
+    recorded by `as_of`, with their stored clock summaries (see summarise), in no order. With
+    `targeted` (the kinds with an SLA target), the quiet ones are left out (see quiet_groups)."""
+    s = situation_rows.c
+    query = _where(select(s.situation_id, s.specialist_id, s.kind, s.opened_at,
+                          s.opened_event_id, s.first_reaction_state, s.resolution_state,
+                          s.clocks), as_of=as_of, at=at, settled=True, **filters)
+    if targeted is not None:
+        query = query.where(~_quiet(targeted))
+    return conn.execute(query).all()
+
+
+def quiet_groups(conn: Connection, *, as_of: datetime, at: datetime,
+                 targeted: Collection[str], ids_limit: int | None,
+                 **filters: Any) -> dict[tuple[UUID | None, str], tuple[int, list[str]]]:
+    """Per (specialist, kind), the settled situations with no stopped clock, of a kind without
+    an SLA target (`targeted` lists the others): how many, and the first `ids_limit` of their
+    ids in text order (every id with None). Such a situation adds nothing to a report but its
+    count and its id, so it is counted here and never measured."""
+    s = situation_rows.c
+    keys = (s.specialist_id, s.kind)
+
+    def quiet(query: Any) -> Any:
+        return _where(query, as_of=as_of, at=at, settled=True, **filters).where(
+            _quiet(targeted))
+
+    found: dict[tuple[UUID | None, str], tuple[int, list[str]]] = {
+        (r.specialist_id, r.kind): (r.n, []) for r in conn.execute(
+            quiet(select(*keys, func.count().label("n"))).group_by(*keys))}
+    if ids_limit is None:
+        rows = conn.execute(quiet(select(*keys, s.situation_id)))
+    elif ids_limit > 0:
+        ranked = quiet(select(*keys, s.situation_id, func.row_number().over(
+            partition_by=keys, order_by=s.situation_id).label("rank"))).subquery()
+        rows = conn.execute(select(ranked.c.specialist_id, ranked.c.kind,
+                                   ranked.c.situation_id).where(ranked.c.rank <= ids_limit))
+    else:
+        rows = None
+    for r in rows or ():
+        found[(r.specialist_id, r.kind)][1].append(str(r.situation_id))
+    for _n, ids in found.values():
+        ids.sort()
+    return found
+
+
+def load_situations(conn: Connection, *, as_of: datetime, at: datetime | None = None,
+                    ids: Sequence[UUID] | None = None, kind: str | None = None,
+                    specialist: UUID | None = None, opened_from: datetime | None = None,
+                    opened_before: datetime | None = None,
+                    after: tuple[datetime, UUID] | None = None,
+                    limit: int | None = None, settled: bool | None = None) -> list[SituationFacts]:
+    """Situations known at `as_of` (opened by `at`), in (opened_at, id) order, with their clock
+    events recorded by `as_of`; `settled` False keeps only those with an event that does not
+    count at `at` or is not known at `as_of` (True: only the others)."""
+    s = situation_rows.c
+    query = _where(select(s.situation_id, s.client_id, s.kind, s.trigger, s.trigger_event_id,
+                          s.specialist_id, s.opened_at, s.recorded_at),
+                   as_of=as_of, at=at, ids=ids, kind=kind, specialist=specialist,
+                   opened_from=opened_from, opened_before=opened_before, settled=settled)
     if after is not None:
         query = query.where(or_(s.opened_at > after[0],
                                 and_(s.opened_at == after[0], s.situation_id > after[1])))
@@ -298,9 +432,7 @@ def load_situations(conn: Connection, *, as_of: datetime, at: datetime | None = 
         for e in conn.execute(select(clock_rows).where(clock_rows.c.situation_id.in_(chunk),
                                                        clock_rows.c.recorded_at <= as_of)
                               .order_by(clock_rows.c.position)):
-            events.setdefault(e.situation_id, []).append(ClockEvent(
-                e.event_id, e.type, e.occurred_at, e.recorded_at, e.position, e.stream_id,
-                e.version))
+            events.setdefault(e.situation_id, []).append(_clock_event(e))
     return [SituationFacts(r.situation_id, r.client_id, r.kind, r.trigger, r.trigger_event_id,
                            r.specialist_id, r.opened_at, r.recorded_at,
                            tuple(events.get(r.situation_id, ())))

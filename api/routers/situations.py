@@ -99,6 +99,9 @@ def situation_evidence(situation_id: UUID, svc: ServicesDep, _who: Reader, at: A
     return jsonable(found)  # type: ignore[no-any-return]
 
 
+REPORT_IDS = 100  # ids per list by default: a report over every situation stays small
+
+
 @router.get("/reports/reaction-times", tags=["reports"],
             summary="Reaction times per specialist and kind")
 def reaction_times(svc: ServicesDep, _who: Reader,
@@ -109,6 +112,12 @@ def reaction_times(svc: ServicesDep, _who: Reader,
                        description="Situations opened before (business time).")] = None,
                    kind: SituationKind | None = None, specialist: UUID | None = None,
                    at: At = None, as_of: AsOf = None, calendar: Basis = "as_measured",
+                   ids_limit: Annotated[int | None, Query(ge=0, le=1_000_000, description=(
+                       "At most this many ids in each list of situation ids (the first by "
+                       "id; counts stay exact; `ids_truncated` tells if a list was cut). "
+                       "Omitted: 100."))] = None,
+                   all_ids: Annotated[bool, Query(description=(
+                       "List every situation id (ignores ids_limit)."))] = False,
                    min_position: MinPosition = None) -> dict[str, Any]:
     """Per specialist and kind: count, median, p90 (nearest rank) and breach rate of the first
     reaction and resolution clocks; every figure names the situation and events behind it."""
@@ -119,5 +128,6 @@ def reaction_times(svc: ServicesDep, _who: Reader,
     with svc.engine.connect() as conn:
         report = reaction_report(
             conn, policy, at=at_, as_of=as_of_, basis=calendar, opened_from=from_,
-            opened_before=to, kind=None if kind is None else str(kind), specialist=specialist)
+            opened_before=to, kind=None if kind is None else str(kind), specialist=specialist,
+            ids_limit=None if all_ids else REPORT_IDS if ids_limit is None else ids_limit)
     return jsonable(report)  # type: ignore[no-any-return]
