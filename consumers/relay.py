@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import orjson
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine
 
 from consumers import relay_state
 from consumers.bus import KafkaPort, Topics, close_quietly, recreate_topics
 from consumers.checkpoints import Checkpoint
-from consumers.cloudevents import is_published, key_of, to_cloudevent
+from consumers.cloudevents import is_published, key_of, to_record
 from consumers.relay_state import PartitionState, RelayState
 
 log = logging.getLogger(__name__)
@@ -167,11 +166,11 @@ class Relay:
         for position, event in wanted:
             key = key_of(event)
             partition = partition_of(key, self.topics.partitions)
-            record = to_cloudevent(position, event, prev_position=previous.get(partition, 0),
-                                   hash_=hashes.get(position))
+            record, value = to_record(position, event, prev_position=previous.get(partition, 0),
+                                      hash_=hashes.get(position))
             previous[partition] = position
-            future = self._producer.send(self.topics.events, key=key,
-                                         value=orjson.dumps(record), partition=partition)
+            future = self._producer.send(self.topics.events, key=key, value=value,
+                                         partition=partition)
             sent.append((position, record["id"], record["type"], future))
         self._producer.flush(timeout=self.flush_timeout)
         for position, event_id, type_, future in sent:

@@ -10,26 +10,30 @@ from __future__ import annotations
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
     DateTime,
+    Delete,
     Dialect,
     Engine,
+    Insert,
     MetaData,
     String,
     Table,
+    Update,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
@@ -50,6 +54,22 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to a UtcDateTime column")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # One step instead of process_bind_param followed by SQLite's DATETIME formatting
+        # (a third of the cost, and instants are bound for nearly every projected row); the
+        # text is the same: "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UtcDateTime column")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -93,6 +113,88 @@ def _match_shape(conn: Connection, projection: Projection) -> None:
         table.create(conn, checkfirst=True)
     upsert(conn, shapes, {"projection": projection.name, "fingerprint": fingerprint},
            ["projection"])
+
+
+class BatchingConnection:
+    """A connection for `Projection.apply` that sends runs of one write statement as one
+    executemany, with the same effect as executing them one by one.
+
+    Each write (INSERT, upsert, UPDATE, DELETE executed with parameters) that names
+    only its own table is held in that table's queue while the next writes to the table use the
+    same statement; any other write to the table first sends the queue, so each table sees its
+    writes in the order they were made. Writes to different tables commute (read-model tables
+    have no foreign keys or triggers). Anything else (a read, a statement touching other tables,
+    any other use of the connection) sends every queue first, so a read inside `apply` sees
+    all earlier writes. The owner calls `flush` before leaving the transaction.
+
+    Per-statement execution dominated projection time (SQLAlchemy's per-call work: compile cache
+    lookup, parameter processing, result setup); executemany pays it once per run.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.dialect = conn.dialect
+        # table -> (statement, parameter names, queued parameter sets)
+        self._queues: dict[Table, tuple[Any, tuple[str, ...], list[Mapping[str, Any]]]] = {}
+
+    def as_connection(self) -> Connection:
+        # Projections are typed against Connection; this object stands in for one.
+        return cast(Connection, self)
+
+    def execute(self, statement: Any, parameters: Any = None, **kw: Any) -> Any:
+        rows = ([parameters] if isinstance(parameters, Mapping)
+                else parameters if isinstance(parameters, list) and parameters
+                and all(isinstance(p, Mapping) for p in parameters) else None)
+        table = _own_table(statement) if rows is not None and not kw else None
+        if table is None or rows is None:
+            self.flush()
+            return self._conn.execute(statement, parameters, **kw)
+        names = tuple(rows[0])
+        if any(tuple(p) != names for p in rows):  # executemany needs one set of names
+            self.flush()
+            return self._conn.execute(statement, parameters, **kw)
+        queued = self._queues.get(table)
+        if queued is not None and (queued[0] is not statement or queued[1] != names):
+            self._send(table)
+            queued = None
+        if queued is None:
+            self._queues[table] = (statement, names, list(rows))
+        else:
+            queued[2].extend(rows)
+        return None  # projections never use a write's result (nothing to return yet)
+
+    def flush(self) -> None:
+        for table in list(self._queues):
+            self._send(table)
+
+    def _send(self, table: Table) -> None:
+        statement, _names, rows = self._queues.pop(table)
+        self._conn.execute(statement, rows[0] if len(rows) == 1 else rows)
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self._conn, name)
+
+
+def _own_table(statement: Any) -> Table | None:
+    """The table of a write that reads and writes only that table, else None (not batched)."""
+    key = id(statement)
+    found = _OWN_TABLES.get(key)
+    if found is not None and found[0] is statement:
+        return found[1]
+    table: Table | None = None
+    if isinstance(statement, (Insert, Update, Delete)) and isinstance(statement.table, Table):
+        named = {t for t in find_tables(statement, include_crud=True, include_joins=True,
+                                        include_selects=True)}
+        if named <= {statement.table}:
+            table = statement.table
+    if len(_OWN_TABLES) > 4096:  # statements built per call would grow it without bound
+        _OWN_TABLES.clear()
+    _OWN_TABLES[key] = (statement, table)  # the entry keeps the statement (and its id) alive
+    return table
+
+
+_OWN_TABLES: dict[int, tuple[Any, Table | None]] = {}
 
 
 # (position, domain event) pairs from the store's notification log, in order.
@@ -204,13 +306,15 @@ class Runner:
     def apply_page(self, page: Sequence[tuple[int, Any]]) -> None:
         with self.engine.begin() as conn:
             seen = positions(conn, self._names, lock=True)
+            batched = BatchingConnection(conn)
             for projection in self.projections:
                 done = seen.get(projection.name, 0)
                 last = done
                 for position, event in page:
                     if position > done:  # redelivered events are recognised here
-                        projection.apply(conn, event, position)
+                        projection.apply(batched.as_connection(), event, position)
                         last = position
+                batched.flush()
                 if last != done:
                     upsert(conn, tracking, {"projection": projection.name, "position": last},
                            ["projection"])
