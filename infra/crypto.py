@@ -211,6 +211,21 @@ class Keyring:
             self._cache[client_id] = found
         return found
 
+    def preload(self, client_ids: Iterable[UUID]) -> None:
+        """Fetch the data keys of these clients in one query (a projection page reveals the
+        values of many); none is made, and a client without one reads as erased."""
+        with self._lock:
+            wanted = sorted({c for c in client_ids if c not in self._cache})
+        if not wanted:
+            return
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(client_keys.c.client_id, client_keys.c.wrapped)
+                                .where(client_keys.c.client_id.in_(wanted))).all()
+        found = {r.client_id: self._unwrap(r.client_id, bytes(r.wrapped)) for r in rows}
+        with self._lock:
+            for client_id, aead in found.items():
+                self._cache.setdefault(client_id, aead)  # never revive one destroyed meanwhile
+
     def ensure_keys(self, client_ids: Iterable[UUID]) -> None:
         """Fetch, or create, the data keys of the clients a write is about to seal for, all in
         one round (the write's new clients would otherwise cost a transaction each in `key`).
@@ -307,9 +322,12 @@ class Keyring:
         return value
 
     def blind(self, words: Iterable[str]) -> list[bytes]:
-        """Blind-index tokens: keyed HMAC of each normalised word (16 bytes), so the search
-        index holds no personal text and equal words give equal tokens."""
-        return [hmac.new(self._search, w.encode(), hashlib.sha256).digest()[:16] for w in words]
+        """Blind-index tokens: a keyed hash (BLAKE2b in its MAC mode, 16 bytes) of each
+        normalised word, so the search index holds no personal text and equal words give equal
+        tokens. BLAKE2b's keyed mode is one C call per word (HMAC-SHA-256 cost four times as
+        much, and a registration indexes ~40 words)."""
+        key = self._search
+        return [hashlib.blake2b(w.encode(), key=key, digest_size=16).digest() for w in words]
 
 
 def scrub(engine: Engine, tables: list[str]) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Engine,
     Insert,
     MetaData,
+    Select,
     String,
     Table,
     Update,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.sql.selectable import Alias, Join, Subquery
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
@@ -147,7 +149,12 @@ class BatchingConnection:
                 and all(isinstance(p, Mapping) for p in parameters) else None)
         table = _own_table(statement) if rows is not None and not kw else None
         if table is None or rows is None:
-            self.flush()
+            read = _read_tables(statement) if not kw else None
+            if read is None:
+                self.flush()
+            else:  # a plain read sees every earlier write to the tables it reads
+                for pending in [t for t in self._queues if t in read]:
+                    self._send(pending)
             return self._conn.execute(statement, parameters, **kw)
         names = tuple(rows[0])
         if any(tuple(p) != names for p in rows):  # executemany needs one set of names
@@ -197,6 +204,29 @@ def _own_table(statement: Any) -> Table | None:
 _OWN_TABLES: dict[int, tuple[Any, Table | None]] = {}
 
 
+def _read_tables(statement: Any) -> frozenset[Table] | None:
+    """The tables a SELECT reads (None for anything else: every queue is sent first)."""
+    if not isinstance(statement, Select):
+        return None
+    key = id(statement)
+    found = _READ_TABLES.get(key)
+    if found is not None and found[0] is statement:
+        return found[1]
+    found_in = find_tables(statement, include_joins=True, include_selects=True,
+                           include_aliases=True)
+    tables: frozenset[Table] | None = frozenset(t for t in found_in if isinstance(t, Table))
+    if not tables or not all(isinstance(t, (Table, Select, Join, Alias, Subquery))
+                             for t in found_in):
+        tables = None  # something it reads is not a plain table: send every queue
+    if len(_READ_TABLES) > 4096:
+        _READ_TABLES.clear()
+    _READ_TABLES[key] = (statement, tables)
+    return tables
+
+
+_READ_TABLES: dict[int, tuple[Any, frozenset[Table] | None]] = {}
+
+
 # (position, domain event) pairs from the store's notification log, in order.
 Reader = Callable[[int, int], Sequence[tuple[int, Any]]]
 
@@ -210,6 +240,9 @@ class Projection(ABC):
 
     @abstractmethod
     def apply(self, conn: Connection, event: Any, position: int) -> None: ...
+
+    def begin_page(self, page: Sequence[tuple[int, Any]]) -> None:  # noqa: B027 (optional hook)
+        """Called before a page is applied (e.g. to fetch what its events need at once)."""
 
 
 def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Iterable[str], *,
@@ -310,6 +343,7 @@ class Runner:
             for projection in self.projections:
                 done = seen.get(projection.name, 0)
                 last = done
+                projection.begin_page(page)
                 for position, event in page:
                     if position > done:  # redelivered events are recognised here
                         projection.apply(batched.as_connection(), event, position)

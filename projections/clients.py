@@ -22,7 +22,7 @@ Data completeness checklist (score = share of items present, two decimals):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,11 +40,13 @@ from sqlalchemy import (
     Table,
     Uuid,
     bindparam,
+    case,
     delete,
-    insert,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain.catalogue import event_data, jsonable
 from domain.client import Client
@@ -167,6 +169,10 @@ class ClientDirectory(Projection):
     def __init__(self, personal: Personal) -> None:
         self.personal = personal
 
+    def begin_page(self, page: Sequence[tuple[int, Any]]) -> None:
+        self.personal.preload({e.originator_id for _p, e in page
+                               if type(e).__name__ in _REVEALS})
+
     def apply(self, conn: Connection, event: Any, position: int) -> None:
         kind = type(event).__name__
         if kind not in self.FACTS or not isinstance(event, Client.Event):
@@ -181,29 +187,39 @@ class ClientDirectory(Projection):
             "client_id": event.originator_id, "version": event.originator_version, "type": kind,
             "data": data, "occurred_at": event.occurred_at, "recorded_at": event.timestamp,
             "position": position}, ["client_id", "version"])
+        # Statements are built once and bound, so the runner can batch them across a page
+        # (projections.base.BatchingConnection); a registration reads nothing back.
         if isinstance(event, Client.ClientRegistered):
+            state = fold(event.originator_id, [_Fact(kind, data, event.occurred_at, position)])
+            assert state is not None
+            score = completeness(state)
             upsert(conn, client_index, {
                 "client_id": event.originator_id, "position": position, "kind": event.kind,
                 "form": event.form, "name": data["name"], "tax_id": data["tax_id"],
                 "specialist_id": event.specialist_id, "registered_at": event.occurred_at,
                 "recorded_at": event.timestamp, "erased": False,
-                "completeness": {"score": None, "missing": []},
+                "completeness": {"score": score["score"], "missing": score["missing"]},
                 "facts_recorded_at": event.timestamp}, ["client_id"])
             self._index_words(conn, event.originator_id, data["name"], data["tax_id"],
-                              data["phones"], data["emails"])
-        elif isinstance(event, Client.ClientReassigned):
-            conn.execute(update(client_index)
-                         .where(client_index.c.client_id == event.originator_id)
-                         .values(specialist_id=event.specialist_id))
-        elif kind == "ClientProfileUpdated":
+                              data["phones"], data["emails"], fresh=True)
+            return
+        if isinstance(event, Client.ClientReassigned):
+            conn.execute(_REASSIGN, {"b_client": event.originator_id,
+                                     "b_specialist": event.specialist_id,
+                                     "b_recorded": event.timestamp})
+            return
+        if kind == "ClientInterestNoted":  # completeness does not look at interests
+            conn.execute(_TOUCH, {"b_client": event.originator_id,
+                                  "b_recorded": event.timestamp})
+            return
+        if kind == "ClientProfileUpdated":
             self._reindex(conn, event.originator_id)
         elif kind == "ClientErased":
             self._erase(conn, event.originator_id)
         self._refresh(conn, event.originator_id)
 
     def _facts(self, conn: Connection, client_id: UUID) -> list[Any]:
-        return list(conn.execute(select(client_facts).where(
-            client_facts.c.client_id == client_id).order_by(client_facts.c.version)))
+        return list(conn.execute(_FACTS_OF, {"b_client": client_id}))
 
     def _refresh(self, conn: Connection, client_id: UUID) -> None:
         """The stored completeness of the current profile, and its facts' latest record time."""
@@ -211,29 +227,31 @@ class ClientDirectory(Projection):
         state = fold(client_id, rows)
         if state is not None:
             score = completeness(state)
-            conn.execute(update(client_index).where(client_index.c.client_id == client_id)
-                         .values(completeness={"score": score["score"],
-                                               "missing": score["missing"]},
-                                 facts_recorded_at=max(r.recorded_at for r in rows)))
+            conn.execute(_COMPLETENESS, {
+                "b_client": client_id,
+                "b_completeness": {"score": score["score"], "missing": score["missing"]},
+                "b_recorded": max(r.recorded_at for r in rows)})
 
     def _reindex(self, conn: Connection, client_id: UUID) -> None:
         state = fold(client_id, self._facts(conn, client_id))
         if state is not None:
-            conn.execute(update(client_index).where(client_index.c.client_id == client_id)
-                         .values(kind=state.kind, form=state.form, name=state.name,
-                                 tax_id=state.tax_id))
+            conn.execute(_PROFILE, {"b_client": client_id, "b_kind": state.kind,
+                                    "b_form": state.form, "b_name": state.name,
+                                    "b_tax_id": state.tax_id})
             self._index_words(conn, client_id, state.name, state.tax_id, state.phones,
                               state.emails)
 
     def _index_words(self, conn: Connection, client_id: UUID, name: Any, tax_id: Any,
-                     phones: list[Any], emails: list[Any]) -> None:
-        """Replace the client's blind-index entries (the words are revealed in memory only)."""
+                     phones: list[Any], emails: list[Any], *, fresh: bool = False) -> None:
+        """Replace the client's blind-index entries (the words are revealed in memory only;
+        a `fresh` client has none yet)."""
         shown = self.personal.reveal([name, tax_id, phones, emails])
         tokens = self.personal.blind(sorted(index_words(shown[0], shown[1], shown[2],
                                                         shown[3])))
-        conn.execute(delete(client_search).where(client_search.c.client_id == client_id))
+        if not fresh:
+            conn.execute(_UNINDEX, {"b_client": client_id})
         if tokens:
-            conn.execute(insert(client_search),
+            conn.execute(_INDEX[conn.dialect.name],
                          [{"token": t, "client_id": client_id} for t in tokens])
 
     def _erase(self, conn: Connection, client_id: UUID) -> None:
@@ -251,6 +269,43 @@ class ClientDirectory(Projection):
                          .values(kind=state.kind, form=state.form, name=ERASED, tax_id=None,
                                  erased=True))
         conn.execute(delete(client_search).where(client_search.c.client_id == client_id))
+
+
+@dataclass(frozen=True)
+class _Fact:
+    """A fact row's shape, for folding one fact without reading it back."""
+
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    position: int
+
+
+_REVEALS = frozenset({"ClientRegistered", "ClientProfileUpdated"})  # for the search words
+_RECORDED = bindparam("b_recorded", type_=UtcDateTime())
+_REASSIGN = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
+             .values(specialist_id=bindparam("b_specialist", type_=Uuid()),
+                     facts_recorded_at=case(
+                         (client_index.c.facts_recorded_at < _RECORDED, _RECORDED),
+                         else_=client_index.c.facts_recorded_at)))
+_TOUCH = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
+          .values(facts_recorded_at=case(
+              (client_index.c.facts_recorded_at < _RECORDED, _RECORDED),
+              else_=client_index.c.facts_recorded_at)))
+# A token row offered again (an event applied a second time) is left as it is.
+_FACTS_OF = (select(client_facts).where(client_facts.c.client_id == bindparam("b_client"))
+             .order_by(client_facts.c.version))
+_COMPLETENESS = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
+                 .values(completeness=bindparam("b_completeness", type_=JSON()),
+                         facts_recorded_at=bindparam("b_recorded", type_=UtcDateTime())))
+_PROFILE = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
+            .values(kind=bindparam("b_kind", type_=String()),
+                    form=bindparam("b_form", type_=String()),
+                    name=bindparam("b_name", type_=JSON()),
+                    tax_id=bindparam("b_tax_id", type_=JSON())))
+_INDEX = {"sqlite": sqlite_insert(client_search).on_conflict_do_nothing(),
+          "postgresql": pg_insert(client_search).on_conflict_do_nothing()}
+_UNINDEX = delete(client_search).where(client_search.c.client_id == bindparam("b_client"))
 
 
 @dataclass

@@ -27,6 +27,9 @@ class Personal(Protocol):
 
     def blind(self, words: Iterable[str]) -> list[bytes]: ...
 
+    def preload(self, client_ids: Iterable[UUID]) -> None:
+        """Fetch these clients' keys in one round (a page of events reveals many)."""
+
 
 class ClearPersonalData(ValueError):
     """A personal value reached a projection unsealed: the reader was wired wrongly."""

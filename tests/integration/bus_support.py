@@ -44,6 +44,9 @@ class _TablesOnly:
     def blind(self, words: Any) -> list[bytes]:
         raise AssertionError("not for applying events")
 
+    def preload(self, client_ids: Any) -> None:
+        raise AssertionError("not for applying events")
+
 
 ALL_TABLES = {p.name: p.tables for p in all_projections(_TablesOnly())}
 
