@@ -26,9 +26,10 @@ from fractions import Fraction
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, case, func, literal, select
 
-from domain.months import month_of
+from domain.months import month_bounds, month_of
+from projections.base import UtcDateTime
 from projections.report_time import percent
 from projections.surveys import assignments, complaints, survey_questions, surveys
 
@@ -63,7 +64,10 @@ class _Tally:
 
 def satisfaction_report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
                         start: datetime | None = None, end: datetime | None = None,
-                        specialist: UUID | None = None) -> dict[str, Any]:
+                        specialist: UUID | None = None, in_sql: bool = True) -> dict[str, Any]:
+    """The report (see the module docstring). Without a specialist, complaints are counted per
+    stage and local month in SQL (`in_sql`; False counts them row by row in Python, the
+    reference the tests compare with)."""
     ended = select(surveys.c.client_id, surveys.c.template_id, surveys.c.template_version,
                    surveys.c.outcome, surveys.c.completed_at, surveys.c.final_ticks).where(
         surveys.c.outcome.is_not(None), surveys.c.completed_at <= at,
@@ -83,15 +87,43 @@ def satisfaction_report(conn: Connection, *, at: datetime, as_of: datetime, tz: 
     for row in conn.execute(ended):
         if assigned is None or assigned(row.client_id, row.completed_at) == specialist:
             _count_survey(months[month_of(row.completed_at, tz)], row, asked)
-    for complaint in conn.execute(filed):
-        if assigned is None or assigned(complaint.client_id, complaint.occurred_at) == specialist:
-            months[month_of(complaint.occurred_at, tz)].complaints[complaint.stage] += 1
+    if assigned is None and in_sql:
+        for month, stage, count in _complaints_by_month(conn, filed, tz):
+            months[month].complaints[stage] += count
+    else:
+        for complaint in conn.execute(filed):
+            if assigned is None or assigned(complaint.client_id,
+                                            complaint.occurred_at) == specialist:
+                months[month_of(complaint.occurred_at, tz)].complaints[complaint.stage] += 1
     total = _Tally()
     for tally in months.values():
         total.add(tally)
     return {**_figures(total, asked),
             "months": [{"month": month, **_figures(months[month], asked)}
                        for month in sorted(months)]}
+
+
+def _complaints_by_month(conn: Connection, filed: Select[Any],
+                         tz: str) -> list[tuple[str, str | None, int]]:
+    """(local month, stage, count) of the complaints `filed` selects: the months between the
+    first and the last complaint's are numbered by a CASE on the UTC instants they start at."""
+    found = filed.subquery()
+    first, last = conn.execute(select(func.min(found.c.occurred_at),
+                                      func.max(found.c.occurred_at))).one()
+    if first is None:
+        return []
+    labels, starts = [month_of(first, tz)], []
+    while labels[-1] != month_of(last, tz):
+        year, number = divmod(int(labels[-1][:4]) * 12 + int(labels[-1][5:]), 12)
+        labels.append(f"{year:04d}-{number + 1:02d}")
+        starts.append(month_bounds(year, number + 1, tz)[0])
+    # A complaint before the k-th month's start falls in the (k-1)-th month.
+    month = (case(*((found.c.occurred_at < literal(start, UtcDateTime), k)
+                    for k, start in enumerate(starts)), else_=len(starts))
+             if starts else literal(0))
+    rows = conn.execute(select(month.label("m"), found.c.stage, func.count().label("n"))
+                        .group_by(month, found.c.stage))
+    return [(labels[r.m], r.stage, r.n) for r in rows]
 
 
 def _count_survey(tally: _Tally, row: Any, asked: dict[tuple[str, int], Any]) -> None:

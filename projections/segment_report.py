@@ -22,16 +22,31 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import ROUND_FLOOR, Decimal
 from itertools import pairwise
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+    union_all,
+)
 
 from domain.errors import InvalidValueError
 from domain.months import Segment, add_months, segment_at
+from projections.base import UtcDateTime
 from projections.report_time import day_end, day_start, local_date, zone_of
 from projections.segments import segment_activity, segment_clients
 
@@ -62,42 +77,222 @@ def segments_report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
                     segment: str | None = None, after: UUID | None = None, limit: int = 100,
                     visit_bands: tuple[int, ...] = DEFAULT_VISIT_BANDS,
                     revenue_bands: tuple[Decimal, ...] = DEFAULT_REVENUE_BANDS,
-                    currency: str | None = None) -> dict[str, Any]:
-    """The whole report; with `segment`, also one page of that segment's client ids."""
+                    currency: str | None = None, in_sql: bool = True) -> dict[str, Any]:
+    """The whole report; with `segment`, also one page of that segment's client ids.
+
+    `in_sql` classifies and counts in the database (a few rows come back); False loads every
+    client and classifies in Python with domain.months.segment_at (the reference the tests
+    compare the SQL with)."""
     _check_bands(visit_bands, revenue_bands)
     if segment is not None and segment not in SEGMENTS:
         raise InvalidValueError(f"unknown segment {segment!r}", field="segment")
-    zone = zone_of(tz)
-    today = local_date(at, zone)
-    before = add_months(today, -1)
-    before_end = day_end(before, zone)
-    clients = _clients(conn, at, as_of, before_end, day_start(add_months(today, -WINDOW_MONTHS),
-                                                              zone))
+    frame = _Frame.of(at, as_of, tz)
+    report: dict[str, Any] = {
+        "date": frame.today,
+        "boundaries": {"active_from": add_months(frame.today, -6),
+                       "low_active_from": add_months(frame.today, -12),
+                       "at_risk_from": add_months(frame.today, -WINDOW_MONTHS)},
+    }
+    if in_sql:
+        report.update(_report_in_sql(conn, frame, visit_bands, revenue_bands, currency))
+        if segment is not None:
+            ids = segment_members(conn, at=at, as_of=as_of, tz=tz, segment=segment,
+                                  after=after, limit=limit + 1)
+            report["clients"] = _page(segment, ids, limit)
+        return report
+    zone, today, before = frame.zone, frame.today, frame.before
+    clients = _clients(conn, at, as_of, frame.before_end, frame.window_start)
     # A client of a date: registered by then, or with activity by then (a back-dated import
     # registers today and records older visits).
     current = {cid: segment_at(_last_day(c.latest, zone), today) for cid, c in clients.items()
                if c.registered_at <= at or c.latest}
     previous = {cid: segment_at(_last_day(c.latest_before, zone), before)
                 for cid, c in clients.items()
-                if c.registered_at < before_end or c.latest_before}
+                if c.registered_at < frame.before_end or c.latest_before}
     counts = Counter(current.values())
-    report: dict[str, Any] = {
-        "date": today,
-        "boundaries": {"active_from": add_months(today, -6),
-                       "low_active_from": add_months(today, -12),
-                       "at_risk_from": add_months(today, -WINDOW_MONTHS)},
+    report.update({
         "total": len(current),
         "counts": {str(s): counts.get(s, 0) for s in SEGMENTS},
         "matrix": _matrix([clients[cid] for cid in current], today, visit_bands,
                           revenue_bands, currency),
         "transitions": _transitions(current, previous, before, today),
-    }
+    })
     if segment is not None:
         ids = sorted(cid for cid, s in current.items() if s == segment
                      and (after is None or cid > after))
-        report["clients"] = {"segment": segment, "items": ids[:limit],
-                             "next_cursor": ids[limit - 1] if len(ids) > limit else None}
+        report["clients"] = _page(segment, ids, limit)
     return report
+
+
+def segment_members(conn: Connection, *, at: datetime, as_of: datetime, tz: str, segment: str,
+                    after: UUID | None = None, limit: int | None = None) -> list[UUID]:
+    """The ids of the clients in `segment` at `at` (as of `as_of`), in id order, after `after`,
+    at most `limit` of them: the report's page of clients, and the client list's filter."""
+    if segment not in SEGMENTS:
+        raise InvalidValueError(f"unknown segment {segment!r}", field="segment")
+    classified = _classified(_Frame.of(at, as_of, tz)).subquery()
+    query = select(classified.c.client_id).where(classified.c.now == segment)
+    if after is not None:
+        query = query.where(classified.c.client_id > after)
+    query = query.order_by(classified.c.client_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(conn.execute(query).scalars())
+
+
+def _page(segment: str, ids: list[UUID], limit: int) -> dict[str, Any]:
+    return {"segment": segment, "items": ids[:limit],
+            "next_cursor": ids[limit - 1] if len(ids) > limit else None}
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The report's moments: `at`, `as_of`, the local date D of `at`, the earlier day D - 1
+    month and where it ends, and where the 13-month window starts."""
+
+    at: datetime
+    as_of: datetime
+    zone: Any
+    today: date
+    before: date
+    before_end: datetime
+    window_start: datetime
+
+    @classmethod
+    def of(cls, at: datetime, as_of: datetime, tz: str) -> _Frame:
+        zone = zone_of(tz)
+        today = local_date(at, zone)
+        before = add_months(today, -1)
+        return cls(at, as_of, zone, today, before, day_end(before, zone),
+                   day_start(add_months(today, -WINDOW_MONTHS), zone))
+
+
+# Amounts have at most 4 decimals (Numeric(18, 4)): summed as integer ten-thousandths, so the
+# revenue bands compare exact sums on SQLite too (which would sum NUMERIC as floating point).
+_UNITS = 10_000
+_LONG_AGO = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _segment(frame: _Frame, last: ColumnElement[Any], day: date) -> ColumnElement[str]:
+    """segment_at(local date of `last`, `day`) in SQL: a local date on or after a boundary day
+    is an instant at or after that day's local midnight (day_start; the matrix window uses
+    the same bound). This holds wherever setting the clocks back stays within one local day;
+    a zone setting them back from after midnight to before it would break it."""
+    def since(months: int) -> ColumnElement[Any]:
+        return literal(day_start(add_months(day, -months), frame.zone), UtcDateTime)
+
+    return case((last.is_(None), str(Segment.NEVER)),
+                (last >= since(6), str(Segment.ACTIVE)),
+                (last >= since(12), str(Segment.LOW_ACTIVE)),
+                (last >= since(WINDOW_MONTHS), str(Segment.AT_RISK)),
+                else_=str(Segment.LOST))
+
+
+def _classified(frame: _Frame) -> CompoundSelect[Any]:
+    """(client_id, now, earlier): each client of the date D (registered by then, or with
+    activity by then) with its segment on D and on the earlier day (NULL: not a client then).
+
+    Quiet clients (all their activity known by `as_of` and older than the earlier day's end,
+    hence than `at`) are classified from the latest instants kept on their row; the others
+    from their activity rows."""
+    c = segment_clients.c
+    be = frame.before_end
+    known = c.recorded_at <= frame.as_of
+    # NULL reads as long ago; written with coalesce so that SQLite scans the table once
+    # instead of walking the last_at index with a lookup per client.
+    long_ago = literal(_LONG_AGO, UtcDateTime)
+    quiet = and_(func.coalesce(c.last_at, long_ago) < be,
+                 func.coalesce(c.activity_recorded_at, long_ago) <= frame.as_of)
+    # The others, by two index ranges: active lately, or with activity recorded after as_of.
+    lately = union(select(c.client_id).where(c.last_at >= be),
+                   select(c.client_id).where(c.activity_recorded_at > frame.as_of)).subquery()
+    last = func.coalesce(c.last_visit_at, c.last_contact_at)
+    stored = (select(c.client_id, _segment(frame, last, frame.today).label("now"),
+                     case((or_(c.registered_at < be, last.is_not(None)),
+                           _segment(frame, last, frame.before))).label("earlier"))
+              .where(known, quiet, or_(c.registered_at <= frame.at, last.is_not(None))))
+    act = segment_activity.c
+    visit, contact = act.kind == "visit", act.kind == "contact"
+    earlier = act.occurred_at < be  # be <= at: within the rows joined
+    grouped = (select(c.client_id, c.registered_at,
+                      func.max(case((visit, act.occurred_at))).label("visit"),
+                      func.max(case((contact, act.occurred_at))).label("contact"),
+                      func.max(case((and_(visit, earlier), act.occurred_at))).label("visit_b"),
+                      func.max(case((and_(contact, earlier), act.occurred_at)))
+                      .label("contact_b"))
+               .select_from(lately.join(segment_clients, c.client_id == lately.c.client_id)
+                            .outerjoin(segment_activity, and_(
+                                act.client_id == c.client_id, act.recorded_at <= frame.as_of,
+                                act.occurred_at <= frame.at)))
+               .where(known)
+               .group_by(c.client_id, c.registered_at)).subquery()
+    g = grouped.c
+    now_last = func.coalesce(g.visit, g.contact)
+    before_last = func.coalesce(g.visit_b, g.contact_b)
+    counted = (select(g.client_id, _segment(frame, now_last, frame.today).label("now"),
+                      case((or_(g.registered_at < be, before_last.is_not(None)),
+                            _segment(frame, before_last, frame.before))).label("earlier"))
+               .where(or_(g.registered_at <= frame.at, now_last.is_not(None))))
+    return union_all(stored, counted)
+
+
+def _window(conn: Connection, frame: _Frame) -> dict[UUID, tuple[int, dict[str | None, int]]]:
+    """Per client with visits in the 13-month window: their count, and revenue per currency in
+    integer ten-thousandths. A visit recorded by `as_of` has its client known by then (the
+    client registered first), so no join with the clients."""
+    act = segment_activity.c
+    units = cast(func.round(act.amount * _UNITS), BigInteger)
+    out: dict[UUID, tuple[int, dict[str | None, int]]] = {}
+    for row in conn.execute(
+            select(act.client_id, act.currency, func.count().label("visits"),
+                   func.sum(units).label("revenue"))
+            .where(act.kind == "visit", act.occurred_at >= frame.window_start,
+                   act.occurred_at <= frame.at, act.recorded_at <= frame.as_of)
+            .group_by(act.client_id, act.currency)):
+        visits, revenue = out.setdefault(row.client_id, (0, {}))
+        revenue[row.currency] = int(row.revenue or 0)
+        out[row.client_id] = (visits + row.visits, revenue)
+    return out
+
+
+def _report_in_sql(conn: Connection, frame: _Frame, visit_bands: tuple[int, ...],
+                   revenue_bands: tuple[Decimal, ...], currency: str | None) -> dict[str, Any]:
+    """Counts and transitions from one GROUP BY over the clients' classifications; the matrix
+    from the window's visits (every other client of the date sits in the first cell)."""
+    classified = _classified(frame).subquery()
+    k = classified.c
+    counts: Counter[str] = Counter()
+    moves: Counter[tuple[Segment | None, Segment]] = Counter()
+    for g in conn.execute(select(k.now, k.earlier, func.count().label("n"))
+                          .group_by(k.now, k.earlier)):
+        counts[g.now] += g.n
+        moves[(None if g.earlier is None else Segment(g.earlier), Segment(g.now))] += g.n
+    window = _window(conn, frame)
+    if currency is None:
+        seen = sorted({cur for _v, revenue in window.values() for cur in revenue
+                       if cur is not None})
+        if len(seen) > 1:
+            raise InvalidValueError("the window holds " + ", ".join(seen)
+                                    + "; name the revenue currency", field="currency")
+        currency = seen[0] if seen else None
+    # ceil(threshold in units): an integer sum reaches a threshold iff it reaches its ceiling.
+    thresholds = [-int((-t * _UNITS).to_integral_value(rounding=ROUND_FLOOR))
+                  for t in revenue_bands]
+    total = sum(counts.values())
+    cells = [[0] * (len(revenue_bands) + 1) for _ in range(len(visit_bands) + 1)]
+    cells[0][0] = total - len(window)
+    for visits, revenue in window.values():
+        cells[bisect.bisect_right(visit_bands, visits)][
+            bisect.bisect_right(thresholds, revenue.get(currency, 0))] += 1
+    today = frame.today
+    return {
+        "total": total,
+        "counts": {str(s): counts.get(s, 0) for s in SEGMENTS},
+        "matrix": {"window": {"from": add_months(today, -WINDOW_MONTHS), "to": today},
+                   "currency": currency, "visit_bands": _visit_labels(visit_bands),
+                   "revenue_bands": _revenue_labels(revenue_bands), "clients": cells},
+        "transitions": _moves(moves, frame.before, today),
+    }
 
 
 def _clients(conn: Connection, at: datetime, as_of: datetime, before_end: datetime,
@@ -173,7 +368,12 @@ def _revenue_labels(bands: tuple[Decimal, ...]) -> list[dict[str, Any]]:
 
 def _transitions(current: dict[UUID, Segment], previous: dict[UUID, Segment], before: date,
                  today: date) -> dict[str, Any]:
-    moves = Counter((previous.get(cid), seg) for cid, seg in current.items())
+    return _moves(Counter((previous.get(cid), seg) for cid, seg in current.items()), before,
+                  today)
+
+
+def _moves(moves: Counter[tuple[Segment | None, Segment]], before: date,
+           today: date) -> dict[str, Any]:
     order: dict[Segment | None, int] = {None: -1, **{s: i for i, s in enumerate(SEGMENTS)}}
     items = [{"from": None if old is None else str(old), "to": str(new), "clients": n}
              for (old, new), n in sorted(moves.items(),

@@ -16,7 +16,7 @@ from domain.months import Segment
 from domain.values import ClientKind, ContactPurpose
 from projections.client_views import brief
 from projections.clients import list_clients
-from projections.segment_report import segments_report
+from projections.segment_report import segment_members
 
 router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES)
 
@@ -43,10 +43,8 @@ def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
     with svc.engine.connect() as conn:
         only = None
         if segment is not None:
-            found = segments_report(conn, at=at_, as_of=as_of_ or _EVERYTHING,
-                                    tz=zone(request, None), segment=str(segment),
-                                    limit=1_000_000_000)
-            only = set(found["clients"]["items"])
+            only = set(segment_members(conn, at=at_, as_of=as_of_ or _EVERYTHING,
+                                       tz=zone(request, None), segment=str(segment)))
         items, after = list_clients(conn, kind=None if kind is None else str(kind),
                                     specialist_id=specialist, q=q, blind=svc.personal.blind,
                                     after=int(cursor or 0), limit=limit, as_of=as_of_,
