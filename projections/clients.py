@@ -460,6 +460,9 @@ def incomplete_clients(conn: Connection, as_of: datetime | None) -> list[dict[st
     return out
 
 
+ONLY_CHUNK = 5_000
+
+
 def list_clients(conn: Connection, *, kind: str | None = None, specialist_id: UUID | None = None,
                  q: str | None = None, blind: Callable[[Iterable[str]], list[bytes]] | None = None,
                  after: int = 0, limit: int = 50, as_of: datetime | None = None,
@@ -481,9 +484,18 @@ def list_clients(conn: Connection, *, kind: str | None = None, specialist_id: UU
         for token in blind(words):
             query = query.where(t.c.client_id.in_(
                 select(client_search.c.client_id).where(client_search.c.token == token)))
-    if only is not None:
-        query = query.where(t.c.client_id.in_(list(only)))
-    rows = list(conn.execute(query.order_by(t.c.position).limit(limit + 1)))
+    query = query.order_by(t.c.position).limit(limit + 1)
+    if only is None:
+        rows = list(conn.execute(query))
+    else:
+        # A segment may hold tens of thousands of ids: bind them in chunks (PostgreSQL takes at
+        # most 65,535 parameters, SQLite 32,766) and keep the first page of the merged runs.
+        ids = sorted(only)
+        found: list[Any] = []
+        for start in range(0, len(ids), ONLY_CHUNK):
+            found += conn.execute(query.where(
+                t.c.client_id.in_(ids[start:start + ONLY_CHUNK]))).all()
+        rows = sorted(found, key=lambda r: r.position)[:limit + 1]
     items = [{"client_id": r.client_id, "kind": r.kind, "form": r.form, "name": r.name,
               "tax_id": r.tax_id, "specialist_id": r.specialist_id,
               "registered_at": r.registered_at, "erased": r.erased} for r in rows[:limit]]

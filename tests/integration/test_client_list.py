@@ -162,3 +162,25 @@ def test_client_list_on_both_backends(any_api: Api) -> None:
                                                     "cursor": page["next_cursor"]})
     assert ([i["name"] for i in rest["items"]], rest["next_cursor"]) == (["Cy Ann"], None)
     assert names(any_api, q="y.example") == ["Bob Stone"]
+
+
+def test_a_large_id_filter_is_bound_in_chunks_and_pages_the_same(
+        world: World, directory: dict[str, UUID], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A segment filter may carry tens of thousands of ids (more than a statement may bind):
+    chunked, the pages are the ones a single query would give."""
+    from projections import clients
+
+    wanted = {directory[k] for k in directory if k not in ("ann", "bob")} - {directory["beta"]}
+    with world.conn() as conn:
+        whole = clients.list_clients(conn, only=wanted, limit=2)
+        monkeypatch.setattr(clients, "ONLY_CHUNK", 1)
+        pages, after = [], 0
+        while True:
+            items, cursor = clients.list_clients(conn, only=wanted, limit=2, after=after)
+            pages.append([i["client_id"] for i in items])
+            if cursor is None:
+                break
+            after = cursor
+    assert [i["client_id"] for i in whole[0]] == pages[0]
+    assert sorted(c for page in pages for c in page) == sorted(wanted)
+    assert len(wanted) > 2 and len(pages) > 1
