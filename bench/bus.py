@@ -80,10 +80,11 @@ def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
                 size = min(events, BUS_EVENTS)
                 history = History(size, max(10, size // 5), seed=seed)
                 with bars.task(f"{backend}: bus history (not timed)", size) as advance:
+                    reported = 0
                     for chunk in batches(history.commands(), 50):
-                        before = history.expected
                         container.app.execute(chunk, ACTOR)
-                        advance(history.expected - before)
+                        advance(history.expected - reported)  # counts the chunk's events
+                        reported = history.expected
                 return _measure(store, container, kafka_port(bootstrap), Topics, Relay,
                                 Projector, sealed_reader, history, backend, bars)
             finally:

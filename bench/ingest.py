@@ -47,12 +47,14 @@ def write_history(container: Container, history: History, batch: int,
                   advance: Callable[[int], None] | None = None) -> Written:
     """Write `history` through the command layer, `batch` commands per execute."""
     before = container.store_position()
+    reported = history.expected
     with timer() as clock:
         for commands in batches(history.commands(), batch):
-            expected = history.expected
+            # The batch is already generated here, so `expected` counts its events.
             container.app.execute(commands, ACTOR)
             if advance is not None:
-                advance(history.expected - expected)
+                advance(history.expected - reported)
+                reported = history.expected
     return Written(container.store_position() - before, clock.seconds)
 
 
