@@ -94,18 +94,10 @@ def measure(facts: SituationFacts, reference: Reference, policy: ReactionPolicy,
         clock = found.clock(name)
         when = (clock.stop.event.recorded_at
                 if basis == AS_MEASURED and clock.stop is not None else as_of)
-        version = reference.target(facts.kind, when)
-        calendar = None
-        # The target's calendar, else the one named "default", else the built-in default.
-        for calendar_id in (None if version is None else version.calendar_id,
-                            policy.default_calendar_id):
-            if calendar is None and calendar_id is not None:
-                calendar = reference.calendar(calendar_id, when)
-        target = None if version is None else Target(
-            version.first_reaction_seconds if name == FIRST_REACTION
-            else version.resolution_seconds, version.business_hours, version.warn_ratio)
+        version, calendar = _versions(reference, policy, facts.kind, when)
         figures[name] = figure(clock, policy.default_calendar if calendar is None
-                               else reference.parsed(calendar), target, detail=detail)
+                               else reference.parsed(calendar), _target(version, name),
+                               detail=detail)
         rules[name] = Rules(calendar, version, when)
     return Measured(facts, found, figures, rules)
 
@@ -361,16 +353,29 @@ def _rules_at(reference: Reference, policy: ReactionPolicy, kind: str, name: str
               when: datetime) -> tuple[BusinessCalendar, Target | None]:
     """The calendar and target `measure` applies to clock `name` of a `kind` situation with its
     rules chosen at `when`."""
+    version, calendar = _versions(reference, policy, kind, when)
+    return ((policy.default_calendar if calendar is None else reference.parsed(calendar)),
+            _target(version, name))
+
+
+def _versions(reference: Reference, policy: ReactionPolicy, kind: str,
+              when: datetime) -> tuple[Any, Any]:
+    """The SLA target version and the calendar version in force for a `kind` situation at
+    `when`: the target's calendar, else the one named "default" (None: the built-in one)."""
     version = reference.target(kind, when)
     calendar = None
     for calendar_id in (None if version is None else version.calendar_id,
                         policy.default_calendar_id):
         if calendar is None and calendar_id is not None:
             calendar = reference.calendar(calendar_id, when)
-    target = None if version is None else Target(
+    return version, calendar
+
+
+def _target(version: Any, name: str) -> Target | None:
+    """Clock `name`'s target from an SLA target version (None: no target)."""
+    return None if version is None else Target(
         version.first_reaction_seconds if name == FIRST_REACTION
         else version.resolution_seconds, version.business_hours, version.warn_ratio)
-    return (policy.default_calendar if calendar is None else reference.parsed(calendar)), target
 
 
 def _stats(items: Sequence[_Item], quiet: int, quiet_ids: list[str], ids_limit: int | None,
