@@ -9,7 +9,7 @@ Queries live beside the tables.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +34,7 @@ from domain.activity import Contact, PlannedContact
 from domain.agreement import Agreement, Work
 from domain.client import Client
 from projections.base import Projection, UtcDateTime, metadata, upsert
-from projections.facts import happened, known
+from projections.facts import client_params, happened, known
 from projections.personal import kept
 
 contacts = Table(
@@ -206,7 +206,7 @@ def open_planned_contacts(conn: Connection, at: datetime, as_of: datetime | None
     """Planned contacts made by `at` and neither done nor cancelled by then, earliest due first."""
     t = planned_contacts
     if client_id is not None and purpose is None and due_before is None:  # the card's case
-        return list(conn.execute(_CLIENT_PLANNED, _bound(client_id, at, as_of)))
+        return list(conn.execute(_CLIENT_PLANNED, client_params(client_id, at, as_of)))
     query = select(t).where(_planned_open(at, as_of))
     if client_id is not None:
         query = query.where(t.c.client_id == client_id)
@@ -239,7 +239,7 @@ def open_agreements(conn: Connection, at: datetime, as_of: datetime | None, *,
     """Agreements made by `at`, neither fulfilled nor broken by then, earliest due first."""
     t = agreements
     if client_id is not None and due_before is None:  # the card's case
-        return list(conn.execute(_CLIENT_AGREEMENTS, _bound(client_id, at, as_of)))
+        return list(conn.execute(_CLIENT_AGREEMENTS, client_params(client_id, at, as_of)))
     query = select(t).where(t.c.made_at <= at, known(t.c.recorded_at, as_of),
                             ~happened(t.c.outcome_at, t.c.outcome_recorded_at, at, as_of))
     if client_id is not None:
@@ -256,7 +256,7 @@ def client_contacts(conn: Connection, client_id: UUID, at: datetime, as_of: date
     t = contacts
     if since is None and limit == 1:  # the card's last contact (or meeting)
         return list(conn.execute(_LAST_CONTACT_ANY if channel is None else _LAST_CONTACT_OF,
-                                 {**_bound(client_id, at, as_of), "b_channel": channel}))
+                                 {**client_params(client_id, at, as_of), "b_channel": channel}))
     query = select(t).where(t.c.client_id == client_id, t.c.occurred_at <= at,
                             known(t.c.recorded_at, as_of))
     if since is not None:
@@ -267,13 +267,8 @@ def client_contacts(conn: Connection, client_id: UUID, at: datetime, as_of: date
     return list(conn.execute(query if limit is None else query.limit(limit)))
 
 
-# The card's per-client queries, built once and run with parameters: building the statement
-# cost more than running it. `as_of` None is bound as the far future (the same rows).
-_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-def _bound(client_id: UUID, at: datetime, as_of: datetime | None) -> dict[str, Any]:
-    return {"b_client": client_id, "b_at": at, "b_as_of": as_of or _FAR_FUTURE}
+# The card's per-client queries, built once and run with parameters (facts.client_params):
+# building the statement cost more than running it.
 
 
 def _closed_by(occurred: Any, recorded: Any) -> ColumnElement[bool]:

@@ -10,18 +10,18 @@ from uuid import UUID
 from sqlalchemy import Connection, bindparam, func, select
 
 from domain.months import segment_at
+from projections.facts import client_params
 from projections.segments import segment_activity
 from projections.situations import clock_rows, situation_rows
 from projections.surveys import surveys as svc_surveys
 
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 # Clock events that leave a situation resolved; any later reopen makes it open again.
 _CLOSING, _OPENING = {"SituationResolved"}, {"SituationReopened"}
 
 
 def open_situations(conn: Connection, client_id: UUID, at: datetime,
                     as_of: datetime | None) -> list[dict[str, Any]]:
-    params = {"b_client": client_id, "b_at": at, "b_as_of": as_of or FAR_FUTURE}
+    params = client_params(client_id, at, as_of)
     opened = conn.execute(_OPENED, params).all()
     if not opened:
         return []
@@ -49,8 +49,7 @@ _CHANGES = (select(_c.situation_id, _c.type)
 
 def satisfaction_history(conn: Connection, client_id: UUID, at: datetime,
                          as_of: datetime | None) -> list[dict[str, Any]]:
-    rows = conn.execute(_SURVEYS, {"b_client": client_id, "b_at": at,
-                                   "b_as_of": as_of or FAR_FUTURE}).all()
+    rows = conn.execute(_SURVEYS, client_params(client_id, at, as_of)).all()
     history = []
     for row in rows:
         ticks = dict(row.final_ticks or {})
@@ -64,8 +63,7 @@ def satisfaction_history(conn: Connection, client_id: UUID, at: datetime,
 def segment(conn: Connection, client_id: UUID, at: datetime, as_of: datetime | None) -> str:
     """§5: from the last closed work order, or the last contact for clients without visits
     (calendar dates in UTC)."""
-    latest = dict(conn.execute(_LATEST, {"b_client": client_id, "b_at": at,
-                                         "b_as_of": as_of or FAR_FUTURE}).all())
+    latest = dict(conn.execute(_LATEST, client_params(client_id, at, as_of)).all())
     last = latest.get("visit") or latest.get("contact")
     return str(segment_at(last.astimezone(UTC).date() if last else None, at.astimezone(UTC).date()))
 _v, _a = svc_surveys.c, segment_activity.c

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, true
 
 _CENT = Decimal("0.01")
 _UNIT = 4  # decimal places of the stored amounts (commands accept at most 4)
+
+
+# Bound for "no knowledge cut-off" in statements built once: recorded <= this is every row.
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def client_params(client_id: UUID, at: datetime | None,
+                  as_of: datetime | None) -> dict[str, Any]:
+    """Parameters of the card's prebuilt per-client statements (b_client, b_at, b_as_of)."""
+    return {"b_client": client_id, "b_at": at, "b_as_of": as_of or FAR_FUTURE}
 
 
 def known(recorded: Any, as_of: datetime | None) -> ColumnElement[bool]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,7 +36,15 @@ from domain.client import Client
 from domain.money import Invoice, Payment
 from domain.reference import Specialist
 from projections.base import Projection, UtcDateTime, metadata, upsert
-from projections.facts import from_units, happened, known, money, percent, units
+from projections.facts import (
+    client_params,
+    from_units,
+    happened,
+    known,
+    money,
+    percent,
+    units,
+)
 
 Money = Numeric(18, 4)
 
@@ -174,7 +182,7 @@ def assignments(conn: Connection, as_of: datetime | None,
     t = client_assignments
     ids = None if client_ids is None else list(client_ids)
     if ids is not None and len(ids) == 1:  # the card's case: a statement built once
-        rows = conn.execute(_ONE_CLIENT_ASSIGNMENTS, _bound(ids[0], None, as_of))
+        rows = conn.execute(_ONE_CLIENT_ASSIGNMENTS, client_params(ids[0], None, as_of))
     else:
         query = select(t).where(known(t.c.recorded_at, as_of))
         if ids is not None:
@@ -238,18 +246,13 @@ def payment_regularity(conn: Connection, client_id: UUID, at: datetime,
                        as_of: datetime | None) -> dict[str, Any]:
     """Invoices due by `at`; on time when payments referencing the invoice, occurred on or
     before its due date, sum to at least its amount."""
-    rows = conn.execute(_REGULARITY, _bound(client_id, at, as_of)).all()
+    rows = conn.execute(_REGULARITY, client_params(client_id, at, as_of)).all()
     on_time = sum(1 for r in rows if int(r.paid) >= r.amount_units)
     return {"on_time": on_time, "due": len(rows), "percent": percent(on_time, len(rows))}
 
 
-# The card's per-client statements, built once and bound (building them per call cost more
-# than running them); a missing cut-off binds as the far future.
-_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-def _bound(client_id: UUID, at: datetime | None, as_of: datetime | None) -> dict[str, Any]:
-    return {"b_client": client_id, "b_at": at, "b_as_of": as_of or _FAR_FUTURE}
+# The card's per-client statements are built once and bound (building them per call cost
+# more than running them); parameters from facts.client_params.
 
 
 _ONE_CLIENT_ASSIGNMENTS = select(client_assignments).where(

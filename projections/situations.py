@@ -48,6 +48,7 @@ from domain.reaction import (
 from domain.reference import Calendar, SlaTarget
 from domain.situation import Situation
 from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.facts import FAR_FUTURE
 
 situation_rows = Table(
     "reaction_situations", metadata,
@@ -182,7 +183,6 @@ class SituationFactsProjection(Projection):
             **self._base(e, position)}, ["target_id", "version"])
 
 
-_FAR = datetime(9999, 1, 1, tzinfo=UTC)
 _SITUATION_EVENTS = select(clock_rows).where(
     clock_rows.c.situation_id == bindparam("situation_id")).order_by(clock_rows.c.position)
 _SUMMARY_UPDATE = situation_rows.update().where(
@@ -200,7 +200,7 @@ def summarise(events: Sequence[ClockEvent]) -> dict[str, Any] | None:
     """The clocks of a situation read at any `at` from its latest counted instant on, with
     every event known: per clock its state, stop and pauses (times as ISO text). None while the
     situation has not been opened."""
-    found = timeline(events, _FAR)
+    found = timeline(events, FAR_FUTURE)
     if found is None:
         return None
     clocks: dict[str, Any] = {}
