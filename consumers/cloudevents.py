@@ -31,6 +31,7 @@ import orjson
 
 from domain.base import CrmAggregate, event_id_of
 from domain.catalogue import EVENT_TYPES, event_data, event_type, jsonable
+from projections.personal import is_sealed
 
 SPECVERSION = "1.0"
 SOURCE = "crm"
@@ -146,11 +147,6 @@ def field_types(cls: type) -> dict[str, Any]:
     return {name: hint for name, hint in hints.items()
             if name not in _ENVELOPE and name != "originator_topic"
             and typing.get_origin(hint) is not typing.ClassVar}
-
-
-def is_sealed(value: Any) -> bool:
-    """A personal field as stored and published: ciphertext under the client's data key."""
-    return isinstance(value, dict) and value.get("_pd_") == 1
 
 
 def _identity(value: Any) -> Any:

@@ -47,9 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from projections.base import UtcDateTime
-
-ERASED = "[erased]"
-_PLACEHOLDER: dict[str, Any] = {"s": ERASED, "l": [], "d": {}, "o": None}
+from projections.personal import is_sealed, placeholder, type_tag
 
 metadata = MetaData()
 client_keys = Table(
@@ -89,11 +87,6 @@ def new_master_key() -> str:
 
 def _check_value(master: bytes) -> str:
     return hmac.new(master, b"crm master key check v1", hashlib.sha256).hexdigest()
-
-
-def _type_tag(value: Any) -> str:
-    return "s" if isinstance(value, str) else "l" if isinstance(value, list) else \
-        "d" if isinstance(value, dict) else "o"
 
 
 class Keyring:
@@ -222,12 +215,7 @@ class Keyring:
         if not wanted:
             return
         with self._engine.connect() as conn:
-            rows = conn.execute(select(client_keys.c.client_id, client_keys.c.wrapped)
-                                .where(client_keys.c.client_id.in_(wanted))).all()
-        found = {r.client_id: self._unwrap(r.client_id, bytes(r.wrapped)) for r in rows}
-        with self._lock:
-            for client_id, aead in found.items():
-                self._cache.setdefault(client_id, aead)  # never revive one destroyed meanwhile
+            self._remember(self._stored_keys(conn, wanted))
 
     def ensure_keys(self, client_ids: Iterable[UUID]) -> None:
         """Fetch, or create, the data keys of the clients a write is about to seal for, all in
@@ -240,9 +228,7 @@ class Keyring:
         found: dict[UUID, bytes] = {}
         try:
             with self._key_transaction() as conn:
-                rows = conn.execute(select(client_keys.c.client_id, client_keys.c.wrapped)
-                                    .where(client_keys.c.client_id.in_(wanted))).all()
-                found = {r.client_id: self._unwrap(r.client_id, bytes(r.wrapped)) for r in rows}
+                found = self._stored_keys(conn, wanted)
                 new = {c: AESGCM.generate_key(256) for c in wanted if c not in found}
                 if new:
                     if conn.dialect.name == "postgresql":  # see key()
@@ -257,9 +243,18 @@ class Keyring:
                     found.update(new)
         except IntegrityError:  # a racing writer made one of them: key() fetches each
             return
+        self._remember(found)
+
+    def _stored_keys(self, conn: Connection, client_ids: list[UUID]) -> dict[UUID, bytes]:
+        """The data keys stored for these clients, unwrapped."""
+        rows = conn.execute(select(client_keys.c.client_id, client_keys.c.wrapped)
+                            .where(client_keys.c.client_id.in_(client_ids))).all()
+        return {r.client_id: self._unwrap(r.client_id, bytes(r.wrapped)) for r in rows}
+
+    def _remember(self, found: dict[UUID, bytes]) -> None:
         with self._lock:
-            for client_id, aead in found.items():
-                self._cache.setdefault(client_id, aead)  # never revive one destroyed meanwhile
+            for client_id, data_key in found.items():
+                self._cache.setdefault(client_id, data_key)  # never revive a destroyed one
 
     def destroy(self, client_id: UUID) -> bool:
         """Crypto-shredding: delete the wrapped key (secure_delete / VACUUM scrub the bytes)."""
@@ -301,12 +296,12 @@ class Keyring:
             raise PermissionError(f"client {client_id} was erased")
         nonce = os.urandom(12)
         sealed = key.encrypt(nonce, orjson.dumps(value), client_id.bytes + where.encode())
-        return {"_pd_": 1, "t": _type_tag(value), "c": base64.b64encode(nonce + sealed).decode()}
+        return {"_pd_": 1, "t": type_tag(value), "c": base64.b64encode(nonce + sealed).decode()}
 
     def unseal(self, client_id: UUID, where: str, sealed: dict[str, Any]) -> Any:
         key = self.key(client_id, create=False)
         if key is None:
-            return _PLACEHOLDER[sealed["t"]]
+            return placeholder(sealed["t"])
         raw = base64.b64decode(sealed["c"])
         return orjson.loads(key.decrypt(raw[:12], raw[12:], client_id.bytes + where.encode()))
 
@@ -351,10 +346,6 @@ def scrub(engine: Engine, tables: list[str]) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in tables:
             conn.execute(text(f'VACUUM "{table}"'))
-
-
-def is_sealed(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("_pd_") == 1
 
 
 class PersonalDataMapper(Mapper[UUID]):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -51,8 +51,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from domain.catalogue import event_data, jsonable
 from domain.client import Client
 from projections.base import Projection, UtcDateTime, metadata, upsert
-from projections.facts import known, percent
-from projections.personal import Personal, is_sealed, kept, kept_changes
+from projections.facts import FAR_FUTURE, known, percent
+from projections.personal import ERASED, Personal, erased_like, is_sealed, kept, kept_changes
 
 client_facts = Table(
     "directory_client_facts", metadata,
@@ -92,7 +92,6 @@ client_search = Table(
     Column("client_id", Uuid, primary_key=True, index=True),
 )
 
-ERASED = "[erased]"
 PERSON_CHECKLIST = ("name", "phone_or_email", "address", "tax_id")
 ORGANISATION_CHECKLIST = ("name", "phone", "email", "address", "tax_id", "decision_maker",
                           "decision_maker_phone")
@@ -133,14 +132,6 @@ def query_words(q: str) -> list[str]:
     return sorted({w[:WORD_MAX] for w in _WORD.findall(text.casefold())})
 
 
-def _erased_like(value: Any) -> Any:
-    """The erased placeholder of a value's type (sealed values carry theirs)."""
-    kind = value["t"] if is_sealed(value) else ("s" if isinstance(value, str) else "l"
-                                                 if isinstance(value, list) else "d"
-                                                 if isinstance(value, dict) else "o")
-    return {"s": ERASED, "l": [], "d": {}, "o": None}[kind]
-
-
 def _scrub(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     """The fact without personal data (after ClientErased)."""
     if kind == "ClientRegistered":
@@ -150,7 +141,7 @@ def _scrub(kind: str, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "name": ERASED, "phones": [], "emails": [], "notes": None}
     if kind in ("ClientProfileUpdated", "ContactPersonUpdated"):
         personal = getattr(Client, kind).PERSONAL_KEYS["changes"]
-        return {**data, "changes": {k: _erased_like(v) if k in personal else v
+        return {**data, "changes": {k: erased_like(v) if k in personal else v
                                     for k, v in data["changes"].items()}}
     if kind == "ClientInterestNoted":
         return {**data, "text": ERASED}
@@ -212,34 +203,32 @@ class ClientDirectory(Projection):
             conn.execute(_TOUCH, {"b_client": event.originator_id,
                                   "b_recorded": event.timestamp})
             return
-        if kind == "ClientProfileUpdated":
-            self._reindex(conn, event.originator_id)
-        elif kind == "ClientErased":
+        if kind == "ClientErased":
             self._erase(conn, event.originator_id)
-        self._refresh(conn, event.originator_id)
+        self._refresh(conn, event.originator_id, profile=kind == "ClientProfileUpdated")
 
     def _facts(self, conn: Connection, client_id: UUID) -> list[Any]:
         return list(conn.execute(_FACTS_OF, {"b_client": client_id}))
 
-    def _refresh(self, conn: Connection, client_id: UUID) -> None:
-        """The stored completeness of the current profile, and its facts' latest record time."""
+    def _refresh(self, conn: Connection, client_id: UUID, *, profile: bool = False) -> None:
+        """From the client's facts, folded once: the stored completeness and the facts' latest
+        record time; after a profile change (`profile`) also the listed profile and the search
+        words."""
         rows = self._facts(conn, client_id)
         state = fold(client_id, rows)
-        if state is not None:
-            score = completeness(state)
-            conn.execute(_COMPLETENESS, {
-                "b_client": client_id,
-                "b_completeness": {"score": score["score"], "missing": score["missing"]},
-                "b_recorded": max(r.recorded_at for r in rows)})
-
-    def _reindex(self, conn: Connection, client_id: UUID) -> None:
-        state = fold(client_id, self._facts(conn, client_id))
-        if state is not None:
+        if state is None:
+            return
+        if profile:
             conn.execute(_PROFILE, {"b_client": client_id, "b_kind": state.kind,
                                     "b_form": state.form, "b_name": state.name,
                                     "b_tax_id": state.tax_id})
             self._index_words(conn, client_id, state.name, state.tax_id, state.phones,
                               state.emails)
+        score = completeness(state)
+        conn.execute(_COMPLETENESS, {
+            "b_client": client_id,
+            "b_completeness": {"score": score["score"], "missing": score["missing"]},
+            "b_recorded": max(r.recorded_at for r in rows)})
 
     def _index_words(self, conn: Connection, client_id: UUID, name: Any, tax_id: Any,
                      phones: list[Any], emails: list[Any], *, fresh: bool = False) -> None:
@@ -255,20 +244,17 @@ class ClientDirectory(Projection):
                          [{"token": t, "client_id": client_id} for t in tokens])
 
     def _erase(self, conn: Connection, client_id: UUID) -> None:
-        for row in conn.execute(select(client_facts).where(
-                client_facts.c.client_id == client_id)).all():
+        """Scrub the personal values of the client's facts and index row (its kind and form,
+        not personal, are already current), and drop its search words."""
+        for row in self._facts(conn, client_id):
             scrubbed = _scrub(row.type, row.data)
             if scrubbed != row.data:
                 conn.execute(update(client_facts).where(
                     client_facts.c.client_id == client_id,
                     client_facts.c.version == row.version).values(data=scrubbed))
-        state = fold(client_id, conn.execute(select(client_facts).where(
-            client_facts.c.client_id == client_id).order_by(client_facts.c.version)))
-        if state is not None:
-            conn.execute(update(client_index).where(client_index.c.client_id == client_id)
-                         .values(kind=state.kind, form=state.form, name=ERASED, tax_id=None,
-                                 erased=True))
-        conn.execute(delete(client_search).where(client_search.c.client_id == client_id))
+        conn.execute(update(client_index).where(client_index.c.client_id == client_id)
+                     .values(name=ERASED, tax_id=None, erased=True))
+        conn.execute(_UNINDEX, {"b_client": client_id})
 
 
 @dataclass(frozen=True)
@@ -283,26 +269,25 @@ class _Fact:
 
 _REVEALS = frozenset({"ClientRegistered", "ClientProfileUpdated"})  # for the search words
 _RECORDED = bindparam("b_recorded", type_=UtcDateTime())
+# The later of the stored and the given record time.
+_LATER_RECORDED = case((client_index.c.facts_recorded_at < _RECORDED, _RECORDED),
+                       else_=client_index.c.facts_recorded_at)
 _REASSIGN = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
              .values(specialist_id=bindparam("b_specialist", type_=Uuid()),
-                     facts_recorded_at=case(
-                         (client_index.c.facts_recorded_at < _RECORDED, _RECORDED),
-                         else_=client_index.c.facts_recorded_at)))
+                     facts_recorded_at=_LATER_RECORDED))
 _TOUCH = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
-          .values(facts_recorded_at=case(
-              (client_index.c.facts_recorded_at < _RECORDED, _RECORDED),
-              else_=client_index.c.facts_recorded_at)))
-# A token row offered again (an event applied a second time) is left as it is.
+          .values(facts_recorded_at=_LATER_RECORDED))
 _FACTS_OF = (select(client_facts).where(client_facts.c.client_id == bindparam("b_client"))
              .order_by(client_facts.c.version))
 _COMPLETENESS = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
                  .values(completeness=bindparam("b_completeness", type_=JSON()),
-                         facts_recorded_at=bindparam("b_recorded", type_=UtcDateTime())))
+                         facts_recorded_at=_RECORDED))
 _PROFILE = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
             .values(kind=bindparam("b_kind", type_=String()),
                     form=bindparam("b_form", type_=String()),
                     name=bindparam("b_name", type_=JSON()),
                     tax_id=bindparam("b_tax_id", type_=JSON())))
+# A token row offered again (an event applied a second time) is left as it is.
 _INDEX = {"sqlite": sqlite_insert(client_search).on_conflict_do_nothing(),
           "postgresql": pg_insert(client_search).on_conflict_do_nothing()}
 _UNINDEX = delete(client_search).where(client_search.c.client_id == bindparam("b_client"))
@@ -389,7 +374,7 @@ def fold(client_id: UUID, rows: Any) -> ClientState | None:
 def client_state(conn: Connection, client_id: UUID,
                  as_of: datetime | None) -> ClientState | None:
     return fold(client_id, conn.execute(_CLIENT_FACTS, {
-        "b_client": client_id, "b_as_of": as_of or datetime(9999, 1, 1, tzinfo=UTC)}))
+        "b_client": client_id, "b_as_of": as_of or FAR_FUTURE}))
 
 
 # Built once (the card reads it on every request); as_of None is bound as the far future.

@@ -35,8 +35,28 @@ class ClearPersonalData(ValueError):
     """A personal value reached a projection unsealed: the reader was wired wrongly."""
 
 
+ERASED = "[erased]"
+
+
 def is_sealed(value: Any) -> bool:
+    """A personal value as stored and published: ciphertext under the client's data key."""
     return isinstance(value, dict) and value.get("_pd_") == 1
+
+
+def type_tag(value: Any) -> str:
+    """The type a sealed value records ("t"): string, list, dict or other."""
+    return "s" if isinstance(value, str) else "l" if isinstance(value, list) else \
+        "d" if isinstance(value, dict) else "o"
+
+
+def placeholder(tag: str) -> Any:
+    """What an erased value of type `tag` reads as (a fresh object each time)."""
+    return {"s": ERASED, "l": [], "d": {}, "o": None}[tag]
+
+
+def erased_like(value: Any) -> Any:
+    """The erased placeholder of a stored value's type (a sealed value carries its type)."""
+    return placeholder(value["t"] if is_sealed(value) else type_tag(value))
 
 
 def _kept(client_id: UUID, where: str, value: Any) -> Any:
