@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
-from typing import Any
 
 from consumers.alert_publisher import AlertPublisher
 from consumers.ingest import Ingest
-from consumers.main import kafka_port, sealed_reader
+from consumers.main import kafka_port, sealed_reader, stop_on_signals
 from consumers.webhooks import Dispatcher, replay
 from infra.bootstrap import Container, build
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(_signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
 
 
 def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
@@ -36,7 +23,7 @@ def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
     if not settings.kafka_bootstrap:
         raise SystemExit("CRM_KAFKA_BOOTSTRAP is not set: ingest reads crm.ingest.v1 from Kafka")
     container = build(settings, start_follower=False)
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     try:
         ingest = Ingest(container.app, kafka_port(settings.kafka_bootstrap),
                         client_id=f"crm-ingest-{os.getpid()}", clock=container.clock)
@@ -49,7 +36,7 @@ def run_ingest(settings: Settings, stop: threading.Event | None = None) -> None:
 def run_webhooks(settings: Settings, stop: threading.Event | None = None) -> None:
     """Deliver events to the webhook subscribers from the store (either mode) until stopped."""
     container = build(settings, start_follower=False)
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     try:
         dispatcher = Dispatcher(container.engine, sealed_reader(container))
         dispatcher.run(stop)

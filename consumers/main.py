@@ -51,7 +51,7 @@ def sealed_reader(container: Container) -> Callable[[int, int], list[tuple[int, 
     return notification_reader(container.app)
 
 
-def _stop_on_signals() -> threading.Event:
+def stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
     def handler(_signum: int, _frame: Any) -> None:
@@ -75,7 +75,7 @@ def run_relay(settings: Settings, stop: threading.Event | None = None) -> None:
     from infra.chain import chain_hashes
 
     container = _container(settings)
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     try:
         relay = Relay(container.engine, sealed_reader(container),
                       kafka_port(str(settings.kafka_bootstrap)), Topics(),
@@ -91,7 +91,7 @@ def run_consume(settings: Settings, stop: threading.Event | None = None) -> None
     from consumers.projector import Projector
 
     container = _container(settings)
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     try:
         projector = Projector(container.runner, kafka_port(str(settings.kafka_bootstrap)),
                               Topics(), client_id=f"crm-projector-{os.getpid()}")
