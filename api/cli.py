@@ -346,8 +346,7 @@ def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from commands.demo import generate
-    from commands.demo_load import DemoLoadError, Loader, LoadStats
+    from demo import DemoLoadError, Loader, LoadStats, generate
     from domain.months import add_months
     from infra.clock import system_clock
 

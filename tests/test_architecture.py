@@ -2,8 +2,10 @@
 
     domain        imports nothing of ours (and of third parties only eventsourcing.domain)
     commands      domain only            projections   domain only
+    demo          domain and commands (it drives the write side like any client)
     api/consumers never infra, except api/app.py, api/cli.py and process mains (*main*.py)
     infra         never api
+    demo is imported only by api/cli.py (`crm demo`), bench and tests
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("domain", "commands", "projections", "consumers", "api", "infra")
+LAYERS = ("domain", "commands", "projections", "consumers", "api", "infra", "demo")
 OURS = frozenset({*LAYERS, "bench", "tests"})
 # The composition root and process entry points are where infra is wired in.
 INFRA_ALLOWED = frozenset({"api/app.py", "api/cli.py"})
+# The product modules that may load the demo history (`crm demo`).
+DEMO_ALLOWED = frozenset({"api/cli.py"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ def violation(imp: Import) -> str | None:
             return "domain is pure: stdlib and eventsourcing.domain only"
     if layer in ("commands", "projections") and top in OURS and top not in (layer, "domain"):
         return f"{layer} imports only domain (and itself)"
+    if layer == "demo" and top in OURS and top not in ("demo", "domain", "commands"):
+        return "demo imports only domain and commands (and itself)"
+    if top == "demo" and layer != "demo" and imp.module not in DEMO_ALLOWED:
+        return "only api/cli.py, bench and tests may import demo"
     if layer in ("api", "consumers") and top == "infra":
         name = imp.module.rsplit("/", 1)[-1]
         if imp.module not in INFRA_ALLOWED and "main" not in name:
@@ -93,6 +101,7 @@ def test_the_walk_sees_every_layer_and_their_imports() -> None:
     assert {m.split("/")[0] for m, _t in seen} == set(LAYERS)
     assert ("commands/application.py", "domain.values") in seen
     assert ("api/app.py", "infra.bootstrap") in seen
+    assert ("demo/load.py", "commands.application") in seen
 
 
 @pytest.mark.parametrize(("module", "source", "why"), [
@@ -111,6 +120,18 @@ def test_the_walk_sees_every_layer_and_their_imports() -> None:
     ("consumers/x.py", "import infra.kafka",
      "only api/app.py, api/cli.py and process mains may import infra"),
     ("infra/x.py", "from api.errors import problem", "infra never imports api"),
+    ("demo/x.py", "from infra.bootstrap import build",
+     "demo imports only domain and commands (and itself)"),
+    ("demo/x.py", "from projections import card",
+     "demo imports only domain and commands (and itself)"),
+    ("commands/x.py", "from demo import generate", "commands imports only domain (and itself)"),
+    ("domain/x.py", "import demo.words", "domain imports nothing of ours"),
+    ("consumers/x.py", "from demo.load import Loader",
+     "only api/cli.py, bench and tests may import demo"),
+    ("infra/x.py", "from demo import generate", "only api/cli.py, bench and tests may import demo"),
+    ("api/routers/x.py", "from demo import generate",
+     "only api/cli.py, bench and tests may import demo"),
+    ("projections/x.py", "import demo", "projections imports only domain (and itself)"),
     ("api/deps.py", "from tests.support import Api", "product code never imports tests"),
     ("api/routers/x.py", "from ..deps import require", None),
     ("api/app.py", "from infra.bootstrap import build", None),
@@ -120,6 +141,9 @@ def test_the_walk_sees_every_layer_and_their_imports() -> None:
      None),
     ("commands/x.py", "from domain.values import Meta\nimport pydantic", None),
     ("infra/x.py", "from commands.application import CrmApplication", None),
+    ("demo/x.py", "from commands.clients import RegisterClient\nfrom domain.values import Channel"
+     "\nfrom .world import Story", None),
+    ("api/cli.py", "from demo import generate", None),
 ])
 def test_the_rules_catch_what_they_should(module: str, source: str, why: str | None) -> None:
     verdicts = {violation(i) for i in imports_of(module, source)} - {None}

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ["domain", "commands", "projections", "consumers", "api", "infra"]
+PRODUCT = ["domain", "commands", "projections", "consumers", "api", "infra", "demo"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,9 +14,9 @@ from uuid import UUID
 from typer.testing import CliRunner
 
 from api.cli import cli
-from commands.demo import EVENT_TYPES, generate
-from commands.demo_load import Loader
 from commands.service import CloseWorkOrder, StartSurvey
+from demo import EVENT_TYPES, generate
+from demo.load import Loader
 from domain.catalogue import EVENT_TYPES as CATALOGUE
 from infra.bootstrap import Container, build
 from infra.settings import Settings

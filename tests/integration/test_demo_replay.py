@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from commands.demo import generate
-from commands.demo_load import Loader
+from demo import generate
+from demo.load import Loader
 from infra.bootstrap import Container
 from infra.eventstore import notification_reader
 from infra.rebuild import replay_and_compare

@@ -10,13 +10,13 @@ from uuid import UUID
 from commands.activity import BreakAgreement, FulfilAgreement, LogContact, MakeAgreement
 from commands.application import Actor
 from commands.base import Command
-from commands.demo_world import CURRENCY, minutes
 from commands.money import IssueInvoice, ReceivePayment, ReturnAct, SendAct
 from commands.situations import OpenSituation
+from demo.world import CURRENCY, minutes
 from domain.values import Channel, ContactPurpose, Direction, SituationKind
 
 if TYPE_CHECKING:
-    from commands.demo_remote import OrgStory
+    from demo.remote import OrgStory
 
 BILLING = Actor("billing.lena", "operator")
 CENT = Decimal("0.01")

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from commands.application import Actor
 from commands.base import Command
-from commands.demo_words import RESOLUTIONS
 from commands.situations import (
     AcknowledgeSituation,
     PauseSituation,
@@ -20,6 +19,7 @@ from commands.situations import (
     ResolveSituation,
     ResumeSituation,
 )
+from demo.words import RESOLUTIONS
 from domain.business_calendar import BusinessCalendar, add_business_seconds
 from domain.months import add_months
 

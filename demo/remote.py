@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from commands import demo_words as words
 from commands.activity import (
     AssignWork,
     BreakAgreement,
@@ -26,9 +25,10 @@ from commands.clients import (
     RegisterClient,
     UpdateClient,
 )
-from commands.demo_billing import invoice
-from commands.demo_happenings import happenings
-from commands.demo_world import Staff, Story, minutes
+from demo import words
+from demo.billing import invoice
+from demo.happenings import happenings
+from demo.world import Staff, Story, minutes
 from domain.months import add_months
 from domain.values import (
     Channel,

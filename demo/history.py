@@ -18,12 +18,8 @@ from decimal import Decimal
 from uuid import UUID, uuid5
 from zoneinfo import ZoneInfo
 
-from commands import demo_words as words
 from commands.application import Actor
 from commands.base import Command
-from commands.demo_cars import CarStory
-from commands.demo_remote import OrgStory
-from commands.demo_world import CURRENCY, Alias, DemoStep, Staff, Story, World
 from commands.reference import (
     DefineSurveyTemplate,
     Question,
@@ -32,6 +28,10 @@ from commands.reference import (
     SetPaymentPlan,
     SetSlaTarget,
 )
+from demo import words
+from demo.cars import CarStory
+from demo.remote import OrgStory
+from demo.world import CURRENCY, Alias, DemoStep, Staff, Story, World
 from domain.business_calendar import BusinessCalendar, WorkingHours
 from domain.months import add_months
 from domain.values import SituationKind

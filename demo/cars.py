@@ -6,12 +6,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from commands import demo_words as words
 from commands.activity import CancelPlannedContact, LogContact, PlanContact
 from commands.application import Actor
 from commands.base import Command
 from commands.clients import EraseClient, NoteInterest, RegisterClient, UpdateClient
-from commands.demo_world import CURRENCY, Alias, Staff, Story, minutes
 from commands.money import ReceivePayment
 from commands.service import (
     CloseWorkOrder,
@@ -22,6 +20,8 @@ from commands.service import (
     SetTick,
     StartSurvey,
 )
+from demo import words
+from demo.world import CURRENCY, Alias, Staff, Story, minutes
 from domain.values import (
     Channel,
     ClientForm,

@@ -19,8 +19,8 @@ from uuid import UUID
 
 from commands.application import Actor, BatchItemError, CrmApplication
 from commands.base import Command
-from commands.demo_world import DemoStep
 from commands.errors import CommandError
+from demo.world import DemoStep
 from domain.errors import DomainError
 
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from commands import demo_words as words
 from commands.activity import LogContact
 from commands.base import Command
 from commands.clients import (
@@ -16,12 +15,13 @@ from commands.clients import (
     UpdateClient,
     UpdateContactPerson,
 )
-from commands.demo_world import Alias, minutes
 from commands.situations import OpenSituation
+from demo import words
+from demo.world import Alias, minutes
 from domain.values import Channel, ContactPurpose, ContactRole, Direction, SituationKind
 
 if TYPE_CHECKING:
-    from commands.demo_remote import OrgStory
+    from demo.remote import OrgStory
 
 P = ContactPurpose
 
