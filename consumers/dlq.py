@@ -18,18 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from prometheus_client import Counter, Gauge
+from prometheus_client import Gauge
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
     Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     func,
     select,
     update,
@@ -37,32 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from consumers.cloudevents import decode
-from projections.base import Projection, UtcDateTime, positions, tracking, upsert
+from projections.base import Projection, positions, tracking, upsert
+from projections.deadletters import DEAD_LETTERS, dlq_metadata, parked_events
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTERS = Counter("crm_dead_letters_total", "Events parked after failing every retry",
-                       ["projection"])
 PARKED = Gauge("crm_dead_letters_parked", "Parked events not yet re-driven (read-model database)")
 ALL = "*"  # the projection name of a record no projection could read (undecodable)
-
-# Not projection state: replay neither rebuilds nor digests it.
-dlq_metadata = MetaData()
-parked_events = Table(
-    "parked_events", dlq_metadata,
-    Column("projection", String(64), primary_key=True),
-    # The event id, or "topic/partition/offset" for a record that is not a readable event.
-    Column("event_ref", String(200), primary_key=True),
-    Column("position", BigInteger, nullable=True),
-    Column("type", String(200), nullable=True),
-    Column("error", Text, nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("status", String(16), nullable=False),  # parked | redriven
-    Column("record", LargeBinary, nullable=False),  # the record value as it came from Kafka
-    Column("parked_at", UtcDateTime, nullable=False),
-    Column("redriven_at", UtcDateTime, nullable=True),
-)
-
 
 @dataclass(frozen=True)
 class RetryPolicy:

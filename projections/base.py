@@ -8,6 +8,7 @@ The same code runs live (embedded follower, Kafka consumer) and on replay.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,11 +34,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.selectable import Alias, Join, Subquery
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 
 
@@ -284,19 +287,44 @@ def positions(conn: Connection, names: Iterable[str] | None = None, *,
 
 
 class Runner:
-    """Feeds events from a reader into projections; each page is one transaction."""
+    """Feeds events from a reader into projections; each page is one transaction.
+
+    Fold projections (projections.fold) keep their rows in memory between pages and write each
+    page's changes in bulk; other projections apply event by event through a batching
+    connection. An event a projection cannot apply is parked for that projection alone
+    (projections.deadletters) and the projection goes on with the next event: a failure
+    inside a fold is taken back in memory; a failure while writing sends the page again, one
+    transaction per projection and event, to find and park the event that fails.
+    """
 
     def __init__(self, engine: Engine, projections: Sequence[Projection], reader: Reader,
-                 page_size: int = 500) -> None:
+                 page_size: int = 500, *, budget_rows: int | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        from projections import fold
+        from projections.deadletters import dlq_metadata
+
         self.engine = engine
         self.projections = list(projections)
         self.reader = reader
         self.page_size = page_size
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.budget_rows = budget_rows or fold.DEFAULT_BUDGET_ROWS
         self._names = [p.name for p in self.projections]
         # Called after each committed page (e.g. to scrub erased personal data off the disk).
         self.after_page: Callable[[Sequence[tuple[int, Any]]], None] | None = None
+        # Called when an event is parked: (projection name, position, event, error).
+        self.on_park: Callable[[str, int, Any, BaseException], None] | None = None
         self._lock = threading.Lock()
+        self._rows: dict[str, fold.Rows] = {
+            p.name: fold.Rows(p.tables) for p in self.projections
+            if isinstance(p, fold.FoldProjection)}
+        # The position this runner last committed per projection: any other value at the
+        # start of a page means another writer moved it, and the rows held are stale.
+        self._committed: dict[str, int] = {}
+        self.loads = 0  # queries sent to load rows a page needed (a rebuild of fresh tables: 0)
+        self.parked = 0
         metadata.create_all(engine, tables=[tracking, shapes])
+        dlq_metadata.create_all(engine)
         with engine.begin() as conn:
             for projection in self.projections:
                 _match_shape(conn, projection)
@@ -314,7 +342,17 @@ class Runner:
     def paused(self) -> Iterator[None]:
         """Hold off this runner (e.g. while its tables are swapped for a rebuilt copy)."""
         with self._lock:
-            yield
+            self.forget()
+            try:
+                yield
+            finally:
+                self.forget()
+
+    def forget(self) -> None:
+        """Drop every row held in memory (they are all written; later pages load them again)."""
+        for rows in self._rows.values():
+            rows.forget()
+        self._committed.clear()
 
     def catch_up(self, stop: int | None = None,
                  progress: Callable[[int], None] | None = None) -> int:
@@ -337,20 +375,115 @@ class Runner:
                 progress(len(page))
 
     def apply_page(self, page: Sequence[tuple[int, Any]]) -> None:
+        try:
+            self._apply_together(page)
+        except Exception as error:
+            self.forget()  # the rows held include changes that were rolled back
+            if _transient(error):
+                raise
+            self._apply_apart(page)
+        if self.after_page is not None:
+            self.after_page(page)
+
+    def _apply_together(self, page: Sequence[tuple[int, Any]]) -> None:
+        """The whole page, every projection, one transaction (the usual case)."""
         with self.engine.begin() as conn:
             seen = positions(conn, self._names, lock=True)
             batched = BatchingConnection(conn)
+            moved: dict[str, int] = {}
             for projection in self.projections:
                 done = seen.get(projection.name, 0)
-                last = done
-                projection.begin_page(page)
-                for position, event in page:
-                    if position > done:  # redelivered events are recognised here
+                todo = [(p, e) for p, e in page if p > done]  # redeliveries are recognised here
+                if not todo:
+                    continue
+                rows = self._rows.get(projection.name)
+                if rows is not None:
+                    self._fold(conn, projection, rows, todo, done)
+                else:
+                    projection.begin_page(todo)
+                    for position, event in todo:
                         projection.apply(batched.as_connection(), event, position)
-                        last = position
-                batched.flush()
-                if last != done:
-                    upsert(conn, tracking, {"projection": projection.name, "position": last},
-                           ["projection"])
-        if self.after_page is not None:
-            self.after_page(page)
+                    batched.flush()
+                last = todo[-1][0]
+                upsert(conn, tracking, {"projection": projection.name, "position": last},
+                       ["projection"])
+                moved[projection.name] = last
+        self._committed.update(moved)
+        self._within_budget()
+
+    def _fold(self, conn: Connection, projection: Projection, rows: Any,
+              todo: Sequence[tuple[int, Any]], done: int) -> None:
+        fold_projection: Any = projection
+        if self._committed.get(projection.name) != done:  # first page, or another writer
+            rows.forget()
+            if done == 0:
+                rows.mark_complete(conn)
+        self.loads += rows.load(conn, (n for _p, e in todo for n in fold_projection.needs(e)))
+        for position, event in todo:
+            rows.begin_event()
+            try:
+                fold_projection.fold(rows, event, position)
+            except Exception as error:
+                rows.undo_event()
+                self._park(conn, projection.name, position, event, error)
+        rows.write(conn)
+
+    def _apply_apart(self, page: Sequence[tuple[int, Any]]) -> None:
+        """Slow path after a failed page: one transaction per projection and event; the event
+        that still fails is parked for that projection, and the projection goes on."""
+        for projection in self.projections:
+            for position, event in page:
+                try:
+                    self._apply_one(projection, position, event)
+                except Exception as error:
+                    self.forget()
+                    if _transient(error):
+                        raise
+                    with self.engine.begin() as conn:
+                        done = positions(conn, [projection.name], lock=True).get(
+                            projection.name, 0)
+                        if position > done:
+                            self._park(conn, projection.name, position, event, error)
+                            upsert(conn, tracking, {"projection": projection.name,
+                                                    "position": position}, ["projection"])
+
+    def _apply_one(self, projection: Projection, position: int, event: Any) -> None:
+        with self.engine.begin() as conn:
+            done = positions(conn, [projection.name], lock=True).get(projection.name, 0)
+            if position <= done:
+                return
+            rows = self._rows.get(projection.name)
+            if rows is not None:
+                self._fold(conn, projection, rows, [(position, event)], done)
+            else:
+                projection.begin_page([(position, event)])
+                projection.apply(conn, event, position)
+            upsert(conn, tracking, {"projection": projection.name, "position": position},
+                   ["projection"])
+        self._committed[projection.name] = position
+
+    def _park(self, conn: Connection, name: str, position: int, event: Any,
+              error: BaseException) -> None:
+        from projections.deadletters import describe, park
+
+        log.error("projection %s could not apply the event at %s; parked: %s: %s",
+                  name, describe(position, event), type(error).__name__, error)
+        park(conn, name, position, event, error, 1, self.clock())
+        self.parked += 1
+        if self.on_park is not None:
+            self.on_park(name, position, event, error)
+
+    def _within_budget(self) -> None:
+        if sum(rows.held_rows() for rows in self._rows.values()) > self.budget_rows:
+            self.forget()
+
+
+def _transient(error: BaseException) -> bool:
+    """Database trouble says nothing about the event: raise it (the caller retries) rather
+    than park the event."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    text = str(error).lower()
+    return isinstance(error, OperationalError) and any(
+        word in text for word in ("locked", "connect", "timeout", "terminat", "server closed",
+                                  "disk", "full"))

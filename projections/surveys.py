@@ -8,26 +8,26 @@ event applied twice leaves the rows as they were.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    Connection,
     Index,
     Integer,
     Numeric,
     String,
     Table,
     Uuid,
-    update,
 )
 
 from domain.client import Client
 from domain.service import Complaint, WorkOrder
 from domain.survey import Survey
-from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.base import UtcDateTime, metadata
+from projections.fold import FoldProjection, Need, Rows
 
 work_orders = Table(
     "svc_work_orders", metadata,
@@ -91,66 +91,70 @@ assignments = Table(
 )
 
 
-class ServiceSurveys(Projection):
+class ServiceSurveys(FoldProjection):
     """Work orders, surveys, complaints and assignments for the register and satisfaction report."""
 
     name = "service_surveys"
     tables = (work_orders, surveys, survey_questions, complaints, assignments)
 
-    def apply(self, conn: Connection, event: Any, position: int) -> None:
+    def needs(self, event: Any) -> Iterator[Need]:
+        kind = type(event).__name__
+        if kind == "WorkOrderClosed":
+            yield Need(work_orders, "work_order_id", event.originator_id)
+        elif kind == "SurveyCompleted":
+            yield Need(surveys, "survey_id", event.originator_id)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
         handler = getattr(self, "_" + type(event).__name__, None)
         if handler is not None:
-            handler(conn, event, position)
+            handler(rows, event, position)
 
-    def _WorkOrderOpened(self, conn: Connection, e: WorkOrder.WorkOrderOpened,
-                         pos: int) -> None:
-        upsert(conn, work_orders, {
+    def _WorkOrderOpened(self, rows: Rows, e: WorkOrder.WorkOrderOpened, pos: int) -> None:
+        rows.put(work_orders, {
             "work_order_id": e.originator_id, "client_id": e.client_id, "asset": e.asset,
             "stages": list(e.stages), "opened_at": e.occurred_at,
             "opened_recorded_at": e.timestamp, "closed_at": None, "closed_recorded_at": None,
-            "amount": None, "currency": None}, ["work_order_id"])
+            "amount": None, "currency": None})
 
-    def _WorkOrderClosed(self, conn: Connection, e: WorkOrder.WorkOrderClosed, pos: int) -> None:
-        conn.execute(update(work_orders).where(work_orders.c.work_order_id == e.originator_id)
-                     .values(closed_at=e.occurred_at, closed_recorded_at=e.timestamp,
-                             amount=e.amount, currency=e.currency))
+    def _WorkOrderClosed(self, rows: Rows, e: WorkOrder.WorkOrderClosed, pos: int) -> None:
+        rows.update(work_orders, e.originator_id, closed_at=e.occurred_at,
+                    closed_recorded_at=e.timestamp, amount=e.amount, currency=e.currency)
 
-    def _SurveyStarted(self, conn: Connection, e: Survey.SurveyStarted, pos: int) -> None:
+    def _SurveyStarted(self, rows: Rows, e: Survey.SurveyStarted, pos: int) -> None:
         questions = [{"id": q["id"], "stage": q["stage"], "text": q["text"]}
                      for q in e.questions]
-        upsert(conn, survey_questions, {
+        rows.put(survey_questions, {
             "template_id": e.template_id, "template_version": e.template_version,
-            "questions": questions}, ["template_id", "template_version"])
-        upsert(conn, surveys, {
+            "questions": questions})
+        rows.put(surveys, {
             "survey_id": e.originator_id, "work_order_id": e.work_order_id,
             "client_id": e.client_id, "template_id": e.template_id,
             "template_version": e.template_version,
             "started_at": e.occurred_at, "started_recorded_at": e.timestamp,
             "start_position": pos, "outcome": None, "completed_at": None,
-            "completed_recorded_at": None, "final_ticks": None}, ["survey_id"])
+            "completed_recorded_at": None, "final_ticks": None})
 
-    def _SurveyCompleted(self, conn: Connection, e: Survey.SurveyCompleted, pos: int) -> None:
+    def _SurveyCompleted(self, rows: Rows, e: Survey.SurveyCompleted, pos: int) -> None:
         # Ticks set along the way are not kept: the completion carries the final ticks.
-        conn.execute(update(surveys).where(surveys.c.survey_id == e.originator_id).values(
-            outcome=e.outcome, completed_at=e.occurred_at, completed_recorded_at=e.timestamp,
-            final_ticks=dict(e.final_ticks)))
+        rows.update(surveys, e.originator_id, outcome=e.outcome, completed_at=e.occurred_at,
+                    completed_recorded_at=e.timestamp, final_ticks=dict(e.final_ticks))
 
-    def _ComplaintRegistered(self, conn: Connection, e: Complaint.ComplaintRegistered,
+    def _ComplaintRegistered(self, rows: Rows, e: Complaint.ComplaintRegistered,
                              pos: int) -> None:
-        upsert(conn, complaints, {
+        rows.put(complaints, {
             "complaint_id": e.originator_id, "client_id": e.client_id,
             "work_order_id": e.work_order_id, "stage": e.stage, "occurred_at": e.occurred_at,
-            "recorded_at": e.timestamp}, ["complaint_id"])
+            "recorded_at": e.timestamp})
 
-    def _ClientRegistered(self, conn: Connection, e: Client.ClientRegistered, pos: int) -> None:
-        self._assign(conn, e, e.specialist_id)
+    def _ClientRegistered(self, rows: Rows, e: Client.ClientRegistered, pos: int) -> None:
+        self._assign(rows, e, e.specialist_id)
 
-    def _ClientReassigned(self, conn: Connection, e: Client.ClientReassigned, pos: int) -> None:
-        self._assign(conn, e, e.specialist_id)
+    def _ClientReassigned(self, rows: Rows, e: Client.ClientReassigned, pos: int) -> None:
+        self._assign(rows, e, e.specialist_id)
 
     @staticmethod
-    def _assign(conn: Connection, e: Any, specialist_id: Any) -> None:
-        upsert(conn, assignments, {
+    def _assign(rows: Rows, e: Any, specialist_id: Any) -> None:
+        rows.put(assignments, {
             "client_id": e.originator_id, "version": e.originator_version,
             "specialist_id": specialist_id, "occurred_at": e.occurred_at,
-            "recorded_at": e.timestamp}, ["client_id", "version"])
+            "recorded_at": e.timestamp})

@@ -1,0 +1,326 @@
+"""The page-fold engine: a projection's state as keyed rows, folded in memory, written per page.
+
+A `FoldProjection` declares which rows each event needs (`needs`: rows of a table where a
+column equals a value) and folds events into a `Rows` view with `get`, `where`, `put`,
+`update` and `delete`; it never runs SQL. For each page the runner:
+
+1. loads the rows the page needs that it does not hold yet, in one query per table and column
+   (none for a table that was empty when the runner started: everything in it is in memory);
+2. folds every event of the page into plain dicts, keeping an undo record per event, so an
+   event that fails is taken back alone and parked (projections.deadletters);
+3. writes the changed rows back with one bulk statement per table (an executemany upsert and
+   an executemany delete), in the transaction that moves the projection's tracked position.
+
+Rows stay in memory between pages, so a rebuild reads nothing back; when the rows held pass
+the memory budget they are dropped (they are all written by then) and later pages load what
+they need again. Another writer of the same tables (a second process, a blue/green swap) is
+noticed by its tracking position and empties the cache.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Table, and_, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from projections.base import Projection
+
+Key = tuple[Any, ...]
+Row = dict[str, Any]
+
+LOAD_CHUNK = 500  # values per IN (...) list: within SQLite's and PostgreSQL's bind limits
+DEFAULT_BUDGET_ROWS = 400_000  # rows held in memory across pages, all projections of a runner
+
+
+class Need(NamedTuple):
+    """The rows of `table` whose `column` equals `value` (the column may be the primary key)."""
+
+    table: Table
+    column: str
+    value: Any
+
+
+class FoldError(RuntimeError):
+    """A projection asked for rows it did not declare in `needs` (a bug in the projection)."""
+
+
+class _Table:
+    """One table's rows in memory: a cache of stored rows plus this page's changes."""
+
+    __slots__ = ("complete", "deleted", "dirty", "groups", "indexes", "key_columns",
+                 "rows", "table")
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.key_columns = tuple(c.name for c in table.primary_key.columns)
+        self.rows: dict[Key, Row] = {}
+        self.dirty: set[Key] = set()
+        self.deleted: set[Key] = set()
+        # column -> values whose rows are all held (loaded, or the table was complete)
+        self.groups: dict[str, set[Any]] = {}
+        # column -> value -> keys held with that value (built on first `where`)
+        self.indexes: dict[str, dict[Any, set[Key]]] = {}
+        self.complete = False
+
+    def key_of(self, row: Row) -> Key:
+        return tuple(row[c] for c in self.key_columns)
+
+    def holds(self, column: str, value: Any) -> bool:
+        return self.complete or value in self.groups.get(column, ())
+
+    def index(self, column: str) -> dict[Any, set[Key]]:
+        found = self.indexes.get(column)
+        if found is None:
+            found = {}
+            for key, row in self.rows.items():
+                found.setdefault(row[column], set()).add(key)
+            self.indexes[column] = found
+        return found
+
+    def set_row(self, key: Key, row: Row | None) -> None:
+        old = self.rows.get(key)
+        for column, index in self.indexes.items():
+            if old is not None and (row is None or old[column] != row[column]):
+                keys = index.get(old[column])
+                if keys is not None:
+                    keys.discard(key)
+            if row is not None:
+                index.setdefault(row[column], set()).add(key)
+        if row is None:
+            self.rows.pop(key, None)
+        else:
+            self.rows[key] = row
+
+    def forget(self) -> None:
+        self.rows.clear()
+        self.dirty.clear()
+        self.deleted.clear()
+        self.groups.clear()
+        self.indexes.clear()
+        self.complete = False
+
+
+class Rows:
+    """A projection's tables in memory, as the fold sees them. Rows handed out are read-only:
+    change them with `put` or `update`."""
+
+    def __init__(self, tables: Sequence[Table]) -> None:
+        self._tables = {t: _Table(t) for t in tables}
+        # (table state, key, row before, was dirty, was deleted) of the event being folded
+        self._undo: list[tuple[_Table, Key, Row | None, bool, bool]] = []
+
+    # -- what a fold uses -----------------------------------------------------------------------
+
+    def get(self, table: Table, *key: Any) -> Row | None:
+        state = self._tables[table]
+        found = state.rows.get(key)
+        if found is None and not state.complete and not self._held(state, key):
+            raise FoldError(f"{table.name}: row {key} read but not declared in needs()")
+        return found
+
+    def where(self, table: Table, column: str, value: Any) -> list[Row]:
+        """Every row with `column` == `value`, ordered by primary key."""
+        state = self._tables[table]
+        if not state.holds(column, value):
+            raise FoldError(f"{table.name}: rows where {column} = {value!r} read but not "
+                            "declared in needs()")
+        keys = state.index(column).get(value, ())
+        return [state.rows[k] for k in sorted(keys, key=_sortable)]
+
+    def put(self, table: Table, row: Row) -> None:
+        """Insert or replace a whole row (every column given)."""
+        state = self._tables[table]
+        key = state.key_of(row)
+        self._remember(state, key)
+        state.set_row(key, dict(row))
+        state.dirty.add(key)
+        state.deleted.discard(key)
+
+    def insert_missing(self, table: Table, row: Row) -> bool:
+        """Put the row unless one with its key exists; True if it was put."""
+        state = self._tables[table]
+        if self.get(table, *state.key_of(row)) is not None:
+            return False
+        self.put(table, row)
+        return True
+
+    def update(self, table: Table, key: Key | Any, **changes: Any) -> bool:
+        """Change some columns of a row; nothing if there is no such row (like SQL UPDATE)."""
+        state = self._tables[table]
+        key = key if isinstance(key, tuple) else (key,)
+        old = self.get(table, *key)
+        if old is None:
+            return False
+        self._remember(state, key)
+        state.set_row(key, {**old, **changes})
+        state.dirty.add(key)
+        return True
+
+    def update_where(self, table: Table, column: str, value: Any, **changes: Any) -> int:
+        rows = self.where(table, column, value)
+        state = self._tables[table]
+        for row in rows:
+            self.update(table, state.key_of(row), **changes)
+        return len(rows)
+
+    def delete(self, table: Table, *key: Any) -> bool:
+        state = self._tables[table]
+        if self.get(table, *key) is None:
+            return False
+        self._remember(state, key)
+        state.set_row(key, None)
+        state.dirty.discard(key)
+        state.deleted.add(key)
+        return True
+
+    def delete_where(self, table: Table, column: str, value: Any) -> int:
+        rows = self.where(table, column, value)
+        state = self._tables[table]
+        for row in rows:
+            self.delete(table, *state.key_of(row))
+        return len(rows)
+
+    # -- what the runner uses -------------------------------------------------------------------
+
+    def _held(self, state: _Table, key: Key) -> bool:
+        # every row with one of the key's values in a column was loaded: the row is known
+        return any(state.holds(column, value)
+                   for column, value in zip(state.key_columns, key, strict=True))
+
+    def _remember(self, state: _Table, key: Key) -> None:
+        self._undo.append((state, key, state.rows.get(key), key in state.dirty,
+                           key in state.deleted))
+
+    def begin_event(self) -> None:
+        self._undo.clear()
+
+    def undo_event(self) -> None:
+        """Take back every change of the event being folded (it failed)."""
+        for state, key, before, was_dirty, was_deleted in reversed(self._undo):
+            state.set_row(key, before)
+            (state.dirty.add if was_dirty else state.dirty.discard)(key)
+            (state.deleted.add if was_deleted else state.deleted.discard)(key)
+        self._undo.clear()
+
+    def held_rows(self) -> int:
+        return sum(len(s.rows) for s in self._tables.values())
+
+    def forget(self) -> None:
+        for state in self._tables.values():
+            state.forget()
+
+    def mark_complete(self, conn: Connection) -> None:
+        """Tables with no rows at all are wholly in memory from now on."""
+        for table, state in self._tables.items():
+            if conn.execute(select(1).select_from(table).limit(1)).first() is None:
+                state.complete = True
+
+    def load(self, conn: Connection, needs: Iterable[Need]) -> int:
+        """Fetch the rows of every need not held yet: one query per table and column (in
+        chunks). Returns the number of queries sent."""
+        wanted: dict[tuple[Table, str], set[Any]] = {}
+        for need in needs:
+            state = self._tables[need.table]
+            if not state.holds(need.column, need.value):
+                wanted.setdefault((need.table, need.column), set()).add(need.value)
+        queries = 0
+        for (table, column), values in wanted.items():
+            state = self._tables[table]
+            ordered = sorted(values, key=_sortable)
+            for start in range(0, len(ordered), LOAD_CHUNK):
+                chunk = ordered[start:start + LOAD_CHUNK]
+                queries += 1
+                for found in conn.execute(_loader(table, column), {"values": chunk}):
+                    row = dict(found._mapping)
+                    key = state.key_of(row)
+                    # a row changed or deleted in memory is newer than its stored copy
+                    if key not in state.rows and key not in state.deleted:
+                        state.set_row(key, row)
+            state.groups.setdefault(column, set()).update(values)
+        return queries
+
+    def write(self, conn: Connection) -> int:
+        """Send this page's changes: one upsert and one delete executemany per table."""
+        statements = 0
+        for table, state in self._tables.items():
+            if state.deleted:
+                conn.execute(_deleter(table), [
+                    {f"k_{c}": v for c, v in zip(state.key_columns, key, strict=True)}
+                    for key in sorted(state.deleted, key=_sortable)])
+                statements += 1
+                state.deleted.clear()
+            if state.dirty:
+                rows = [state.rows[k] for k in sorted(state.dirty, key=_sortable)]
+                conn.execute(_upserter(table, conn.dialect.name), rows)
+                statements += 1
+                state.dirty.clear()
+        return statements
+
+    def changed(self) -> bool:
+        return any(s.dirty or s.deleted for s in self._tables.values())
+
+
+def _sortable(value: Any) -> Any:
+    # Keys mix None and values of one type per column; order them without comparing None.
+    if isinstance(value, tuple):
+        return tuple(_sortable(v) for v in value)
+    return (value is not None, str(value) if not isinstance(value, (int, float)) else value)
+
+
+_LOADERS: dict[tuple[Table, str], Any] = {}
+_DELETERS: dict[Table, Any] = {}
+_UPSERTERS: dict[tuple[Table, str], Any] = {}
+
+
+def _loader(table: Table, column: str) -> Any:
+    stmt = _LOADERS.get((table, column))
+    if stmt is None:
+        stmt = select(table).where(table.c[column].in_(bindparam("values", expanding=True)))
+        _LOADERS[(table, column)] = stmt
+    return stmt
+
+
+def _deleter(table: Table) -> Any:
+    stmt = _DELETERS.get(table)
+    if stmt is None:
+        stmt = delete(table).where(and_(*[c == bindparam(f"k_{c.name}")
+                                          for c in table.primary_key.columns]))
+        _DELETERS[table] = stmt
+    return stmt
+
+
+def _upserter(table: Table, dialect: str) -> Any:
+    stmt = _UPSERTERS.get((table, dialect))
+    if stmt is None:
+        insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+        keys = [c.name for c in table.primary_key.columns]
+        updates = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
+        stmt = (insert.on_conflict_do_update(index_elements=keys, set_=updates) if updates
+                else insert.on_conflict_do_nothing(index_elements=keys))
+        _UPSERTERS[(table, dialect)] = stmt
+    return stmt
+
+
+class FoldProjection(Projection):
+    """A read model folded in memory: `needs` names the rows an event reads or changes,
+    `fold` changes them through `Rows`. No SQL runs inside `fold`."""
+
+    def needs(self, event: Any) -> Iterator[Need]:
+        return iter(())
+
+    @abstractmethod
+    def fold(self, rows: Rows, event: Any, position: int) -> None: ...
+
+    def apply(self, conn: Connection, event: Any, position: int) -> None:
+        """One event on its own (re-drive of a parked event, tests): load, fold, write."""
+        rows = Rows(self.tables)
+        rows.load(conn, self.needs(event))
+        rows.begin_event()
+        self.fold(rows, event, position)
+        rows.write(conn)
+
+
