@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from commands.base import Command, NoteText, Outcome, ShortText, Text, UnitOfWork, handles
+from commands.base import (
+    Command,
+    Instant,
+    NoteText,
+    Outcome,
+    ShortText,
+    Text,
+    UnitOfWork,
+    handles,
+)
 from commands.situations import open_for
 from domain.activity import Contact, PlannedContact
 from domain.agreement import Agreement, Work
@@ -39,7 +48,7 @@ class PlanContact(Command):
     id: UUID | None = None
     client_id: UUID
     purpose: ContactPurpose
-    due_at: AwareDatetime
+    due_at: Instant
     specialist_id: UUID | None = None
     note: NoteText | None = None
 
@@ -55,7 +64,7 @@ class MakeAgreement(Command):
     id: UUID | None = None
     client_id: UUID
     text: Text
-    due_at: AwareDatetime
+    due_at: Instant
     contact_id: UUID | None = None
 
 
@@ -76,7 +85,7 @@ class AssignWork(Command):
     id: UUID | None = None
     client_id: UUID
     text: Text
-    due_at: AwareDatetime | None = None
+    due_at: Instant | None = None
     assignee: ShortText
 
 

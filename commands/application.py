@@ -210,8 +210,10 @@ class CrmApplication(Application[UUID]):
                 if occurred_at > now + MAX_CLOCK_SKEW:
                     raise InvalidValueError("lies in the future", field="occurred_at")
                 uow.expected_version = expected[index]
+                uow.touched.clear()
                 _cls, handler = HANDLERS[command.NAME]
                 outcome = handler(command, uow, Meta(occurred_at, now, actor.user, actor.role))
+                uow.check_order(occurred_at)
             except (DomainError, CommandError) as error:
                 if isinstance(error, NotFoundError) and error.field is None:
                     # The command's own target: name the field holding its id, so the API can

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -15,8 +17,19 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from commands.errors import NotFoundError, VersionConflictError
 from domain.base import CrmAggregate
 from domain.client import Client
-from domain.errors import InvalidTransitionError
-from domain.values import Meta
+from domain.currencies import ACCEPTED as CURRENCIES
+from domain.errors import InvalidTransitionError, InvalidValueError
+from domain.values import (
+    AMOUNT_DECIMALS,
+    AMOUNT_INTEGER_DIGITS,
+    AMOUNT_PATTERN,
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    MAX_AMOUNT,
+    Meta,
+    check_currency,
+    check_instant,
+)
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
@@ -24,25 +37,55 @@ NoteText = Annotated[str, Field(max_length=4000)]
 
 
 def _decimal_string(value: str) -> str:
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ValueError("must be a decimal string such as \"120.50\"") from None
-    if not amount.is_finite():
-        raise ValueError("must be a finite decimal")
-    if amount < 0:
+    """The amount rule of domain.values, with a message for each way to break it."""
+    if value.startswith("-"):
         raise ValueError("must not be negative")
-    if amount.as_tuple().exponent < -4:  # type: ignore[operator]
-        raise ValueError("at most 4 decimal places")
+    if re.fullmatch(AMOUNT_PATTERN, value) is None:
+        whole, _point, decimals = value.partition(".")
+        if whole.isdigit() and (not decimals or decimals.isdigit()):
+            if len(whole) > AMOUNT_INTEGER_DIGITS:
+                raise ValueError(f"must not exceed {MAX_AMOUNT}")
+            if len(decimals) > AMOUNT_DECIMALS:
+                raise ValueError(f"at most {AMOUNT_DECIMALS} decimal places")
+        raise ValueError(f"must be a plain decimal string such as \"120.50\": up to "
+                         f"{AMOUNT_INTEGER_DIGITS} digits, optionally a point and up to "
+                         f"{AMOUNT_DECIMALS} decimals (no sign, exponent or spaces)")
     return value
 
 
-# Money travels as a decimal string, never a JSON number (floats lose cents).
-Amount = Annotated[str, Field(max_length=32, examples=["120.50"]),
-                   AfterValidator(_decimal_string)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+def _currency(value: str) -> str:
+    try:
+        return check_currency(value)
+    except InvalidValueError as error:
+        raise ValueError(error.message) from None
+
+
+def _instant(value: datetime) -> datetime:
+    try:
+        check_instant(value, field="")
+    except InvalidValueError as error:
+        raise ValueError(error.message) from None
+    return value
+
+
+# Money travels as a decimal string, never a JSON number (floats lose cents). The schema states
+# the rule (pattern, length); the validator enforces it with a message per case.
+Amount = Annotated[str, Field(
+    examples=["120.50"], json_schema_extra={
+        "pattern": AMOUNT_PATTERN, "maxLength": AMOUNT_INTEGER_DIGITS + 1 + AMOUNT_DECIMALS},
+    description=f"A decimal string, 0 to {MAX_AMOUNT}, at most {AMOUNT_DECIMALS} decimals."),
+    AfterValidator(_decimal_string)]
+Currency = Annotated[str, Field(
+    pattern=r"^[A-Z]{3}$", examples=["EUR"], json_schema_extra={"enum": sorted(CURRENCIES)},
+    description="An ISO 4217 code in use (or withdrawn since 2023)."),
+    AfterValidator(_currency)]
+_RANGE = f"years {EARLIEST_YEAR} to {LATEST_YEAR}"
+# A business instant: RFC 3339 with an offset, its year (as written) within the domain's range.
+Instant = Annotated[AwareDatetime, Field(
+    json_schema_extra={"pattern": r"^(19|2\d)\d\d-",
+                       "formatMinimum": f"{EARLIEST_YEAR}-01-01T00:00:00Z",
+                       "formatMaximum": f"{LATEST_YEAR}-12-31T23:59:59Z"},
+    description=f"RFC 3339 with an offset; {_RANGE}."), AfterValidator(_instant)]
 
 
 class Command(BaseModel):
@@ -50,8 +93,10 @@ class Command(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     NAME: ClassVar[str]
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="When it happened (RFC 3339 with offset); default now.")
+    occurred_at: Instant | None = Field(
+        default=None, description="When it happened (RFC 3339 with offset, "
+                                  f"{_RANGE}); default now. Never before the client's "
+                                  "registration nor the start of any record it concerns.")
 
 
 @dataclass
@@ -161,6 +206,8 @@ class UnitOfWork:
         self._loaded: dict[UUID, CrmAggregate] = {}
         self.from_cache: dict[UUID, int] = {}  # id -> version of aggregates taken from the cache
         self.expected_version: int | None = None
+        # What the current command read, changed or created (reset per command of a batch).
+        self.touched: dict[UUID, CrmAggregate] = {}
 
     @property
     def optimistic(self) -> bool:
@@ -190,7 +237,9 @@ class UnitOfWork:
             self._loaded[id] = agg
         if not isinstance(agg, cls):
             raise NotFoundError(kind, id, field=field)
+        self.touched[id] = agg
         return agg
+
     def version_of(self, cls: type[A], id: UUID, version: int) -> A:
         """An aggregate as it was at a past version (e.g. a pinned survey template)."""
         agg: CrmAggregate = self._repository.get(id, version=version, projector_func=_project)
@@ -230,7 +279,17 @@ class UnitOfWork:
 
     def add(self, agg: A) -> A:
         self._loaded[agg.id] = agg
+        self.touched[agg.id] = agg
         return agg
+
+    def check_order(self, occurred_at: datetime) -> None:
+        """Business order: a command is not dated before the client it concerns was registered,
+        nor before any client record it names or changes began (a work order closed before it
+        was opened, a contact answering a situation not yet opened). Reference data (no client)
+        keeps its own time line and is not compared."""
+        for agg in self.touched.values():
+            if agg.client_id is not None:
+                agg.ensure_not_before(occurred_at)
 
     def pending(self) -> list[CrmAggregate]:
         return [a for a in self._loaded.values() if a.pending_events]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from commands.base import Amount, Command, Currency, Outcome, UnitOfWork, handles
+from commands.base import Amount, Command, Currency, Instant, Outcome, UnitOfWork, handles
 from domain.money import Invoice, Payment
 from domain.values import Meta, Money
 
@@ -19,7 +19,7 @@ class IssueInvoice(Command):
     number: Annotated[str, Field(min_length=1, max_length=60)]
     amount: Amount
     currency: Currency
-    due_at: AwareDatetime
+    due_at: Instant
 
 
 class SendAct(Command):

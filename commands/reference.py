@@ -6,17 +6,28 @@ import datetime as dt
 from typing import Annotated
 from uuid import UUID, uuid5
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from commands.base import Amount, Command, Currency, Outcome, ShortText, UnitOfWork, handles
 from domain.business_calendar import BusinessCalendar
 from domain.errors import InvalidValueError
 from domain.reference import Calendar, SlaTarget, Specialist
 from domain.survey import SurveyTemplate
-from domain.values import Meta, Money, SituationKind
+from domain.values import Meta, Money, SituationKind, check_instant
+
+
+def _day(value: dt.date) -> dt.date:
+    try:
+        check_instant(value, field="")
+    except InvalidValueError as error:
+        raise ValueError(error.message) from None
+    return value
+
 
 _NS = UUID("5b7e2c19-0f4d-4a8b-9d61-2e8c5a7f3b42")
 HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["09:00"])]
+Day = Annotated[dt.date, AfterValidator(_day), Field(
+    json_schema_extra={"pattern": r"^(19|2\d)\d\d-"}, description="A date, years 1900 to 2999.")]
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
@@ -39,7 +50,8 @@ class RegisterSpecialist(Command):
 class SetPaymentPlan(Command):
     NAME = "set_payment_plan"
     specialist_id: UUID
-    month: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+    month: Annotated[str, Field(pattern=r"^(19|2\d)\d\d-(0[1-9]|1[0-2])$", examples=["2026-11"],
+                                description="YYYY-MM, years 1900 to 2999.")]
     amount: Amount
     currency: Currency
 
@@ -68,7 +80,7 @@ class SetCalendar(Command):
     hours: dict[str, list[tuple[HHMM, HHMM]]] = Field(
         description="Working intervals per weekday (mon..sun), local time, end exclusive.",
         examples=[{"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]]}])
-    holidays: Annotated[list[dt.date], Field(max_length=1000)] = []
+    holidays: Annotated[list[Day], Field(max_length=1000)] = []
 
     @field_validator("hours")
     @classmethod

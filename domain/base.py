@@ -14,7 +14,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import InvalidTransitionError
+from domain.errors import InvalidTransitionError, InvalidValueError
 from domain.values import Meta
 
 A = TypeVar("A", bound="CrmAggregate")
@@ -25,6 +25,10 @@ class CrmAggregate(Aggregate):
 
     if TYPE_CHECKING:  # assigned by the created event's apply()
         client_id: UUID | None
+        # Business time of the stream's first event (assigned on every load: Created.mutate).
+        started_at: datetime
+
+    STARTED_AS: ClassVar[str] = "began"  # for messages: "the client it concerns was registered"
 
     class Event(Aggregate.Event):
         client_id: UUID | None
@@ -43,7 +47,12 @@ class CrmAggregate(Aggregate):
             return self.timestamp
 
     class Created(Event, Aggregate.Created):
-        pass
+        def mutate(self, aggregate: Any) -> Any:
+            # Assigns only (replay-safe): the order rules compare later business times to it.
+            agg = super().mutate(aggregate)
+            assert agg is not None
+            agg.started_at = self.occurred_at
+            return agg
 
     @classmethod
     def _start(cls: type[A], event_class: type[Any], *, id: UUID, client_id: UUID | None,
@@ -53,7 +62,17 @@ class CrmAggregate(Aggregate):
             occurred_at=meta.occurred_at, actor=meta.actor, actor_role=meta.actor_role, **fields,
         )
 
+    def ensure_not_before(self, occurred_at: datetime) -> None:
+        """Business order: nothing is dated before the record it concerns began (checked when
+        a command runs, never on replay, so old histories still load)."""
+        started: datetime | None = getattr(self, "started_at", None)
+        if started is not None and occurred_at < started:
+            raise InvalidValueError(
+                f"lies before the {_kind(self)} it concerns {self.STARTED_AS} "
+                f"({started.isoformat()})", field="occurred_at")
+
     def _emit(self, event_class: type[Any], meta: Meta, **fields: Any) -> None:
+        self.ensure_not_before(meta.occurred_at)
         self.trigger_event(
             event_class, timestamp=meta.recorded_at, client_id=self.client_id,
             occurred_at=meta.occurred_at, actor=meta.actor, actor_role=meta.actor_role, **fields,
@@ -63,6 +82,12 @@ class CrmAggregate(Aggregate):
     def _require(condition: bool, message: str) -> None:
         if not condition:
             raise InvalidTransitionError(message)
+
+
+def _kind(agg: CrmAggregate) -> str:
+    """`WorkOrder` -> "work order", for messages."""
+    name = type(agg).__name__
+    return "".join(" " + c.lower() if c.isupper() else c for c in name).strip()
 
 
 _EVENT_NS = UUID("6f1c2a43-9a4e-4c36-9f7e-3b0d2f1b8a11")

@@ -16,6 +16,8 @@ PERSON_FIELDS = ("name", "role", "phones", "emails", "notes")
 class Client(CrmAggregate):
     """A client's identity, profile, assignment and contact persons. Erasure is terminal."""
 
+    STARTED_AS = "was registered"
+
     class ClientRegistered(CrmAggregate.Created):
         kind: str
         form: str

@@ -15,6 +15,8 @@ from domain.values import Meta, Money
 class Invoice(CrmAggregate):
     """An invoice and the act (signed acceptance document) sent with it and returned."""
 
+    STARTED_AS = "was issued"
+
     class InvoiceIssued(CrmAggregate.Created):
         number: str
         amount: Decimal

@@ -14,6 +14,8 @@ from domain.values import Meta, Money
 class WorkOrder(CrmAggregate):
     """A visit: opened with the services and the service stages it goes through, closed once."""
 
+    STARTED_AS = "was opened"
+
     class WorkOrderOpened(CrmAggregate.Created):
         asset: str
         services: list[str]

@@ -19,6 +19,8 @@ class Situation(CrmAggregate):
     resolved -> open again by a reopen. `acknowledged` is reset by a reopen.
     """
 
+    STARTED_AS = "was opened"
+
     class SituationOpened(CrmAggregate.Created):
         kind: str
         trigger: str  # "manual" or the trigger's event type, e.g. "ComplaintRegistered"

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
+from domain.currencies import ACCEPTED as CURRENCIES
 from domain.errors import InvalidValueError
+
+# What the domain can hold (docs/decisions.md, "Validation at the door"). Read models keep amounts
+# as Numeric(18, 4) and as integer ten-thousandths in a 64-bit column that SQL sums: 12 integer
+# digits leave room for sums of some hundreds of the largest amounts on every backend.
+AMOUNT_INTEGER_DIGITS = 12
+AMOUNT_DECIMALS = 4
+MAX_AMOUNT = Decimal("999999999999.9999")
+AMOUNT_PATTERN = rf"^\d{{1,{AMOUNT_INTEGER_DIGITS}}}(\.\d{{1,{AMOUNT_DECIMALS}}})?$"
+# Business instants and dates (as written, in their own offset): years 1900 to 2999. Reads
+# (`at`, `as_of`) take the same range, so whatever was written can be asked about.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
 
 
 class ClientKind(StrEnum):
@@ -107,6 +120,22 @@ class Role(StrEnum):
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
+def check_currency(code: str, *, field: str = "currency") -> str:
+    """An ISO 4217 code in use (domain.currencies), upper case."""
+    if not _CURRENCY.match(code):
+        raise InvalidValueError("an ISO 4217 code such as EUR", field=field)
+    if code not in CURRENCIES:
+        raise InvalidValueError(f"{code} is not an ISO 4217 currency code in use", field=field)
+    return code
+
+
+def check_instant(value: datetime | date, *, field: str) -> None:
+    """A business instant or date the domain can hold: year 1900..2999 as written."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise InvalidValueError(f"must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR}",
+                                field=field)
+
+
 @dataclass(frozen=True)
 class Money:
     """An exact amount in an ISO 4217 currency; never a float."""
@@ -126,11 +155,13 @@ class Money:
         if value < 0 or (positive and value == 0):
             raise InvalidValueError("must be greater than zero" if positive
                                     else "must not be negative", field=field)
-        if value.as_tuple().exponent < -4:  # type: ignore[operator]
-            raise InvalidValueError("at most 4 decimal places", field=field)
-        if not _CURRENCY.match(currency):
-            raise InvalidValueError("an ISO 4217 code such as EUR", field="currency")
-        return cls(value, currency)
+        if value.as_tuple().exponent < -AMOUNT_DECIMALS:  # type: ignore[operator]
+            raise InvalidValueError(f"at most {AMOUNT_DECIMALS} decimal places", field=field)
+        if value > MAX_AMOUNT:
+            raise InvalidValueError(f"must not exceed {MAX_AMOUNT}", field=field)
+        check_currency(currency)
+        # One notation for every amount stored ("1E+2" is kept as "100").
+        return cls(Decimal(format(value, "f")), currency)
 
 
 @dataclass(frozen=True)
@@ -147,3 +178,4 @@ class Meta:
             value = getattr(self, name)
             if value.tzinfo is None or value.utcoffset() is None:
                 raise InvalidValueError("a date-time with a UTC offset is required", field=name)
+        check_instant(self.occurred_at, field="occurred_at")
