@@ -24,8 +24,8 @@ from typing import Any
 
 from bench.backends import Store
 from bench.figures import LOWER, Bars, Row, percentile
-from bench.history import History, batches
-from bench.ingest import ACTOR
+from bench.history import History
+from bench.ingest import ACTOR, BATCH, write_history
 from commands.activity import LogContact
 from domain.values import Channel, Direction
 from infra.bootstrap import Container, build
@@ -79,12 +79,9 @@ def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
             try:
                 size = min(events, BUS_EVENTS)
                 history = History(size, max(10, size // 5), seed=seed)
-                with bars.task(f"{backend}: bus history (not timed)", size) as advance:
-                    reported = 0
-                    for chunk in batches(history.commands(), 50):
-                        container.app.execute(chunk, ACTOR)
-                        advance(history.expected - reported)  # counts the chunk's events
-                        reported = history.expected
+                with bars.task(f"{backend}: bus history (not timed)",
+                               history.expected) as advance:
+                    write_history(container, history, BATCH, advance)
                 return _measure(store, container, kafka_port(bootstrap), Topics, Relay,
                                 Projector, sealed_reader, history, backend, bars)
             finally:

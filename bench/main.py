@@ -49,7 +49,9 @@ def main(*, size: str, events: int | None, only: Sequence[str] | None,
     if as_json_output:
         print(as_json(rows, settings))
     else:
-        print_table(rows, f"crm bench: {config.total_events:,} events, {config.clients:,} "
-                          f"clients, {', '.join(config.only or PHASES)} "
+        fitted = config.history.size
+        print_table(rows, f"crm bench: demo history, ~{config.total_events:,} events, "
+                          f"{fitted.clients:,} clients x {fitted.months} mo, "
+                          f"{', '.join(config.only or PHASES)} "
                           f"({elapsed:.0f} s; ratio = ours / baseline)")
     return 0

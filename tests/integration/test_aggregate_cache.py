@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from bench.history import History, batches
+from bench.history import History
 from commands.activity import LogContact
 from commands.application import Actor, BatchItemError
 from commands.base import Command
@@ -99,9 +99,7 @@ def test_an_id_taken_by_another_writer_is_refused_by_name(
 def test_cached_aggregates_equal_what_the_store_replays(
         pair: tuple[Container, Container]) -> None:
     a, _b = pair
-    history = History(600, 120, seed=3)
-    for commands in batches(history.commands(), 25):
-        a.app.execute(commands, ACTOR)
+    History(600, 120, seed=3).write(a.app, 25)
     cache = a.app.cache
     assert cache is not None
     held = list(cache._items.values())
