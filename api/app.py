@@ -13,14 +13,19 @@ from prometheus_client import Gauge
 from api import errors, middleware
 from api.deps import Services
 from api.routers import health, v1_routers
+from consumers import dlq
 from consumers.dlq import parked_count
 from consumers.integrations_main import start_alert_publisher
 from infra.bootstrap import Container, build
 from infra.chain import verify_store
 from infra.export import export_lines
 from infra.settings import Settings
+from projections.base import positions
+from projections.deadletters import parked_by_projection
 
 _LAG = Gauge("crm_projection_lag_events", "Events the read models are behind the store")
+_PROJECTION_LAG = Gauge("crm_projection_lag_events_by_projection",
+                        "Events one projection is behind the store", ["projection"])
 
 
 _PROBES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readiness")
@@ -31,6 +36,31 @@ def _bounded(probe: Callable[[], Any]) -> Any:
     """Run a probe with a deadline: an unreachable database must make /readyz answer 503
     promptly, not hang the caller for the driver's connect retries."""
     return _PROBES.submit(probe).result(timeout=PROBE_SECONDS)
+
+
+# A projection that parked an event this recently is "failing"; one further behind the store
+# than MAX_LAG is "lagging". Either makes /readyz answer 503 and name it (docs/decisions.md).
+FAILING_SECONDS = 60.0
+MAX_LAG = 1000
+
+
+def _projections(container: Container, store: int | None) -> dict[str, Any]:
+    with container.engine.connect() as conn:
+        tracked = positions(conn)
+        parked = parked_by_projection(conn)
+    now = container.clock()
+    out: dict[str, Any] = {}
+    for projection in container.runner.projections:
+        position = tracked.get(projection.name, 0)
+        count, last = parked.get(projection.name, (0, None))
+        lag = None if store is None else max(store - position, 0)
+        failing = last is not None and (now - last).total_seconds() < FAILING_SECONDS
+        out[projection.name] = {"position": position, "lag": lag, "dead_letters": count,
+                                "failing": failing,
+                                "lagging": lag is not None and lag > MAX_LAG}
+        if lag is not None:
+            _PROJECTION_LAG.labels(projection.name).set(lag)
+    return out
 
 
 def _readiness(container: Container) -> dict[str, Any]:
@@ -46,16 +76,41 @@ def _readiness(container: Container) -> dict[str, Any]:
     try:
         projected = _bounded(container.runner.position)
         lag = None if store is None else max(store - projected, 0)
-        state["read_models"] = {"ok": True, "position": projected, "lag": lag,
-                                "follower_error": container.follower.last_error,
-                                # Poison events parked by the Kafka projection consumers.
-                                "dead_letters": _bounded(lambda: parked_count(container.engine))}
+        projections = _bounded(lambda: _projections(container, store))
+        failing = sorted(n for n, p in projections.items() if p["failing"])
+        lagging = sorted(n for n, p in projections.items() if p["lagging"])
+        follower_error = container.follower.last_error
+        state["read_models"] = {
+            "ok": not failing and not lagging and follower_error is None,
+            "position": projected, "lag": lag, "follower_error": follower_error,
+            # Events parked (by the runner or the Kafka projection consumers), not re-driven.
+            "dead_letters": _bounded(lambda: parked_count(container.engine)),
+            "failing": failing, "lagging": lagging, "projections": projections}
+        if not state["read_models"]["ok"]:
+            state["ready"] = False
         if lag is not None:
             _LAG.set(lag)
     except Exception as error:
         state["ready"] = False
         state["read_models"] = {"ok": False, "error": type(error).__name__}
     return state
+
+
+class DeadLetters:
+    """The parked events of this container's projections, re-driven through its own runner."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def parked(self) -> list[dict[str, Any]]:
+        return dlq.parked(self._container.engine)
+
+    def redrive(self) -> dlq.RedriveReport:
+        built = self._container
+        report = dlq.redrive(built.engine, built.runner.projections, built.clock,
+                             runner=built.runner)
+        built.follower.notify(0)
+        return report
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -84,6 +139,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         readiness=lambda: _readiness(built),
         alerts=built.alerts, audit_verify=lambda: verify_store(built.app),
         export=lambda **kw: export_lines(built, **kw),
+        dead_letters=DeadLetters(built),
         rate_limiter=middleware.RateLimiter(built.settings.rate_limit_per_minute))
     app.state.container = built
     errors.install(app)

@@ -37,6 +37,7 @@ class Services:
     audit_verify: Callable[[], Any] | None = None  # walks the hash chains (infra.chain)
     rate_limiter: Any = None  # api.middleware.RateLimiter
     export: Callable[..., Any] | None = None  # infra.export.export_lines over this container
+    dead_letters: Any = None  # api.app.DeadLetters: list and re-drive parked events
 
 
 def reveal(svc: Services, body: Any) -> Any:

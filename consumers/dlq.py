@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from consumers.cloudevents import decode
-from projections.base import Projection, positions, tracking, upsert
+from projections.base import Projection, Runner, positions, tracking, upsert
 from projections.deadletters import DEAD_LETTERS, dlq_metadata, parked_events
 
 log = logging.getLogger(__name__)
@@ -131,12 +131,39 @@ class RedriveReport:
 
 
 def redrive(engine: Engine, projections: Sequence[Projection],
-            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> RedriveReport:
+            clock: Callable[[], datetime] = lambda: datetime.now(UTC), *,
+            runner: Runner | None = None) -> RedriveReport:
     """Re-apply every parked event to the projection that failed it (after a fix), each in its
     own transaction with its row marked re-driven, so a second re-drive changes nothing.
 
+    An event parked by the runner is read again from the store (its record names the
+    position); one parked by the Kafka consumer is decoded from the record it came in. With
+    `runner` (the process's own), that runner is held off meanwhile and drops the rows it held.
     The event lands after later ones: exact for projections keyed by the event itself; where the
     order matters, `crm replay` rebuilds the projection in store order instead."""
+    if runner is None:
+        return _redrive(engine, projections, clock, None)
+    with runner.paused():
+        return _redrive(engine, projections, clock, runner.reader)
+
+
+def _read_parked(record: bytes, reader: Callable[[int, int], Sequence[tuple[int, Any]]] | None
+                 ) -> tuple[int, Any]:
+    reference = orjson.loads(record) if record.startswith(b'{"store"') else None
+    if reference is None:
+        return decode(record)
+    if reader is None:
+        raise LookupError("an event parked from the store needs the store to re-drive it")
+    position = int(reference["store"])
+    found = [item for item in reader(position, 1) if item[0] == position]
+    if not found:
+        raise LookupError(f"no event at position {position} in the store")
+    return found[0]
+
+
+def _redrive(engine: Engine, projections: Sequence[Projection],
+             clock: Callable[[], datetime],
+             reader: Callable[[int, int], Sequence[tuple[int, Any]]] | None) -> RedriveReport:
     by_name = {p.name: p for p in projections}
     report = RedriveReport()
     for row in parked(engine):
@@ -146,7 +173,7 @@ def redrive(engine: Engine, projections: Sequence[Projection],
         if not targets:
             continue
         try:
-            position, event = decode(row["record"])
+            position, event = _read_parked(row["record"], reader)
             with engine.begin() as conn:
                 for projection in targets:
                     projection.apply(conn, event, position)

@@ -64,6 +64,17 @@ class EmbeddedFollower:
             self._progress.notify_all()
         return applied
 
+    def start_up(self) -> None:
+        """Catch up before serving. Never fails the start: an event a projection cannot apply
+        is parked by the runner; anything else (the database away) is reported on /readyz
+        and retried by the loop."""
+        try:
+            self.run_once()
+        except Exception as error:
+            self.failures += 1
+            self.last_error = f"{type(error).__name__}: {error}"
+            log.exception("catching up at start failed; the follower retries")
+
     def _loop(self) -> None:
         backoff = POLL_SECONDS
         while not self._stop.is_set():

@@ -107,6 +107,7 @@ def redrive(settings: Settings) -> RedriveReport:
 
     container = build(settings, start_follower=False)
     try:
-        return dlq.redrive(container.engine, container.runner.projections)
+        return dlq.redrive(container.engine, container.runner.projections,
+                          runner=container.runner)
     finally:
         container.close()

@@ -78,7 +78,9 @@ class Projector(PollLoop):
         # One runner per projection for the slow path, so one projection's poison event does
         # not hold back the others.
         self._singles = {p.name: Runner(runner.engine, [p], _no_reader) for p in runner.projections}
+        runner.parks = False  # failures come back here: retried, then parked and published
         for single in self._singles.values():
+            single.parks = False
             single.after_page = runner.after_page  # e.g. scrubbing freed pages after an erasure
         self.consumer: Any = None
         self._producer: Any = None

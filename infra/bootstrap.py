@@ -85,7 +85,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
         wait_for=follower.wait_for)
     app.saved_listeners.append(alerts.notify)
     if start_follower:
-        follower.run_once()
+        follower.start_up()
         follower.start()
         alerts.start()
     return Container(settings, clock, app, engine, keys, runner, follower, keyring, alerts)

@@ -321,6 +321,9 @@ class Runner:
         # The position this runner last committed per projection: any other value at the
         # start of a page means another writer moved it, and the rows held are stale.
         self._committed: dict[str, int] = {}
+        # False: a failing event raises instead (the Kafka consumer retries, then parks and
+        # publishes the dead letter itself).
+        self.parks = True
         self.loads = 0  # queries sent to load rows a page needed (a rebuild of fresh tables: 0)
         self.parked = 0
         metadata.create_all(engine, tables=[tracking, shapes])
@@ -379,7 +382,7 @@ class Runner:
             self._apply_together(page)
         except Exception as error:
             self.forget()  # the rows held include changes that were rolled back
-            if _transient(error):
+            if _transient(error) or not self.parks:
                 raise
             self._apply_apart(page)
         if self.after_page is not None:
@@ -425,6 +428,8 @@ class Runner:
                 fold_projection.fold(rows, event, position)
             except Exception as error:
                 rows.undo_event()
+                if not self.parks:
+                    raise
                 self._park(conn, projection.name, position, event, error)
         rows.write(conn)
 

@@ -24,6 +24,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    select,
 )
 
 from domain.base import event_id_of
@@ -76,3 +78,11 @@ def park(conn: Connection, projection: str, position: int, event: Any, error: Ba
         "attempts": attempts, "status": "parked", "record": store_record(position, event),
         "parked_at": now, "redriven_at": None}, ["projection", "event_ref"])
     DEAD_LETTERS.labels(projection).inc()
+
+
+def parked_by_projection(conn: Connection) -> dict[str, tuple[int, datetime | None]]:
+    """Per projection: events parked and not re-driven, and when the latest was parked."""
+    rows = conn.execute(
+        select(parked_events.c.projection, func.count(), func.max(parked_events.c.parked_at))
+        .where(parked_events.c.status == "parked").group_by(parked_events.c.projection))
+    return {r[0]: (int(r[1]), r[2]) for r in rows}

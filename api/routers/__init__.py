@@ -13,6 +13,7 @@ def v1_routers() -> list[APIRouter]:
         batch,
         client_reads,
         clients,
+        deadletters,
         reports,
         schemas,
         service_reports,
@@ -31,4 +32,5 @@ def v1_routers() -> list[APIRouter]:
         situations.router,
         alerts.router,
         schemas.router,
+        deadletters.router,
     ]
