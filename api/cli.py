@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from domain.values import Role
 
@@ -48,6 +60,44 @@ def _guarded(make: Callable[[], T]) -> T:
             console.print(f"[red]cannot open the store:[/red] {type(error).__name__}: {error}")
             raise typer.Exit(2) from None
         raise
+
+
+def _fail(label: str, message: str, code: int) -> NoReturn:
+    """One line on stderr (never wrapped; brackets in the message printed as they are), exit."""
+    console.print(f"[red]{label}:[/red] {escape(' '.join(message.split()))}", soft_wrap=True,
+                  highlight=False)
+    raise typer.Exit(code)
+
+
+class _EventRate(ProgressColumn):
+    """Events per second (rich's own speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None and task.completed and task.elapsed:  # too few samples yet
+            speed = task.completed / task.elapsed
+        return Text("- ev/s" if speed is None else f"{speed:,.0f} ev/s",
+                    style="progress.data.speed")
+
+
+@contextmanager
+def _events_bar(description: str, total: float, *, quiet: bool = False
+                ) -> Iterator[tuple[Progress, TaskID]]:
+    """A bar counting events, with events/s and time left; shown only on a terminal (not with
+    --json), so a pipe or a log gets the summary line alone."""
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.completed:,.0f}/{task.total:,.0f} events"), _EventRate(),
+               TimeRemainingColumn(), TextColumn("left"))
+    with Progress(*columns, console=console, disable=quiet or not console.is_terminal) as bar:
+        yield bar, bar.add_task(description, total=total)
+
+
+def _rate(events: int, seconds: float) -> str:
+    return f"{events:,} events in {seconds:.1f} s ({events / max(seconds, 1e-6):,.0f} ev/s)"
+
+
+def _print_json(value: dict[str, Any]) -> None:
+    print(json.dumps(value, default=str))
 
 
 def _container() -> Any:
@@ -106,78 +156,158 @@ def keys_revoke(key_id: str) -> None:
 
 @cli.command()
 def replay(projection: list[str] = typer.Option(None, "--projection", "-p",
-                                                help="a projection name (repeatable); default all")
+                                                help="a projection name (repeatable); default all"),
+           as_json: bool = typer.Option(False, "--json",
+                                        help="print one JSON object instead of a table")
            ) -> None:
     """Rebuild projections from the store into fresh tables and compare with the live ones."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    import time
+
     from rich.table import Table
 
     from infra.rebuild import replay_and_compare, select
+    from projections.replay import EventFailed, one_line
 
     container = _container()
     try:
         try:
             chosen = select(projection, container.keyring)
         except ValueError as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
-        container.follower.run_once()
+            _fail("error", str(error), 2)
+        live_error: str | None = None
+        try:
+            container.follower.run_once()
+        except Exception as error:  # the live copy is stuck: replaying to the head names why
+            live_error = one_line(error)
+        names = [p.name for p in chosen]
         total = container.store_position()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            tasks = {p.name: bar.add_task(p.name, total=total) for p in chosen}
-            outcomes = replay_and_compare(
-                container, [p.name for p in chosen],
-                progress=lambda name, n: bar.advance(tasks[name], n))
+        began = time.perf_counter()
+        with _events_bar("replay", total, quiet=as_json) as (bar, task):
+            # one bar for all: each projection replays the store once, so a projection's event
+            # counts 1/len(names) of a store event (the rate is then store events per second)
+            def step(name: str, n: int) -> None:
+                bar.update(task, advance=n / len(names),
+                           description=f"replay {name} ({names.index(name) + 1}/{len(names)})")
+
+            try:
+                outcomes = replay_and_compare(container, names, progress=step,
+                                              to_head=live_error is not None)
+            except EventFailed as failed:
+                if as_json:
+                    _print_json({"ok": False, "failed": failed.as_dict(),
+                                 "live_error": live_error})
+                _fail("replay failed", str(failed), 1)
+            bar.update(task, completed=total)
+        seconds = time.perf_counter() - began
     finally:
         container.close()
-    table = Table("projection", "events", "range", "replay digest", "live", "match")
-    for o in outcomes:
-        r = o.receipt
-        table.add_row(r.projection, str(r.events), f"{r.first_position}..{r.last_position}",
-                      r.state_digest[:16], o.live_digest[:16],
-                      "[green]yes[/green]" if o.matches else "[red]NO[/red]")
-    Console().print(table)
-    for o in outcomes:
-        if not o.matches:
-            console.print(f"[red]{o.receipt.projection}[/red]: {o.difference}")
-    if not all(o.matches for o in outcomes):
+    events = max((o.receipt.events for o in outcomes), default=0)
+    differing = [o.receipt.projection for o in outcomes if not o.matches]
+    parked = [f for o in outcomes for f in o.parked]
+    ok = not differing and not parked and live_error is None
+    if as_json:
+        _print_json({"ok": ok, "events": events, "seconds": round(seconds, 3),
+                     "events_per_second": round(events / max(seconds, 1e-6), 1),
+                     "live_error": live_error,
+                     "projections": [{**o.receipt.as_dict(), "live_position": o.live_position,
+                                      "live_digest": o.live_digest, "match": o.matches,
+                                      "difference": o.difference,
+                                      "not_applied": [f.as_dict() for f in o.parked]}
+                                     for o in outcomes]})
+    else:
+        table = Table("projection", "events", "range", "replay digest", "live", "match")
+        for o in outcomes:
+            r = o.receipt
+            table.add_row(r.projection, str(r.events), f"{r.first_position}..{r.last_position}",
+                          r.state_digest[:16], o.live_digest[:16],
+                          "[green]yes[/green]" if o.matches else "[red]NO[/red]")
+        Console().print(table)
+        for o in outcomes:
+            if not o.matches:
+                console.print(f"[red]{o.receipt.projection}[/red]: {escape(str(o.difference))}",
+                              soft_wrap=True)
+        verdict = (f"{len(outcomes)} projections match" if not differing else
+                   f"{len(differing)} of {len(outcomes)} projections differ: "
+                   f"{', '.join(differing)}")
+        if parked:
+            verdict += (f"; {len(parked)} event{'s' if len(parked) > 1 else ''} could not "
+                        "be applied")
+        print(f"replayed {_rate(events, seconds)}; {verdict}")
+        for missed in parked:  # one line each, naming the event
+            console.print(f"[red]replay:[/red] {escape(str(missed))}", soft_wrap=True,
+                          highlight=False)
+    if live_error is not None:
+        _fail("the live read models could not catch up", live_error, 1)
+    if not ok:
         raise typer.Exit(1)
 
 
 @cli.command()
 def rebuild(projection: str = typer.Argument(..., help="the projection to rebuild"),
-            undo: bool = typer.Option(False, "--rollback", help="put the previous copy back")
+            undo: bool = typer.Option(False, "--rollback", help="put the previous copy back"),
+            as_json: bool = typer.Option(False, "--json",
+                                         help="print one JSON object instead of a summary")
             ) -> None:
     """Blue/green: rebuild a projection beside the live tables, check it, switch atomically."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn
+    import time
 
     from infra.bluegreen import SwitchRefused, blue_green, rollback
+    from projections.replay import EventFailed
 
     container = _container()
     try:
         if undo:
             position = rollback(container, projection)
-            console.print(f"rolled {projection} back to its copy at position {position}")
+            if as_json:
+                _print_json({"ok": True, "projection": projection, "rolled_back_to": position})
+            else:
+                print(f"rolled {projection} back to its copy at position {position}")
             return
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as bar:
-            task = bar.add_task(f"rebuilding {projection}", total=None)
-            done = [0]
+        total = container.store_position()
+        built = [0]
+        parked: dict[int, EventFailed] = {}  # by position: a retried page parks again
+        began = time.perf_counter()
+        with _events_bar(f"{projection}: building", total, quiet=as_json) as (bar, task):
+            doing = {"rebuild": "building", "check": "checking",
+                     "catch up": "switching"}
 
             def step(phase: str, n: int) -> None:
-                done[0] += n
-                bar.update(task, description=f"{projection}: {phase} ({done[0]} events)")
+                # two passes over the store (build, check): each event counts half on the bar
+                built[0] += n if phase == "rebuild" else 0
+                bar.update(task, advance=n / 2 if phase != "catch up" else 0,
+                           description=f"{projection}: {doing.get(phase, phase)}")
 
-            switched = blue_green(container, projection, progress=step)
-        console.print(f"[green]switched[/green] {projection} to the rebuilt copy at position "
-                      f"{switched.position} (digest {switched.digest[:16]}); previous copy kept "
-                      f"(position {switched.previous_position}) for `crm rebuild {projection} "
-                      "--rollback`")
+            def note(failed: EventFailed) -> None:
+                parked.setdefault(failed.position, failed)
+
+            switched = blue_green(container, projection, progress=step, on_park=note)
+            bar.update(task, completed=total)
+        seconds = time.perf_counter() - began
+    except EventFailed as failed:
+        if as_json:
+            _print_json({"ok": False, "projection": projection, "failed": failed.as_dict()})
+        _fail("rebuild failed, the live tables are untouched", str(failed), 1)
     except (SwitchRefused, ValueError) as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
+        if as_json:
+            _print_json({"ok": False, "projection": projection, "error": str(error)})
+        _fail("rebuild refused", str(error), 1)
     finally:
         container.close()
+    if as_json:
+        _print_json({"ok": True, "projection": projection, "events": built[0],
+                     "seconds": round(seconds, 3),
+                     "events_per_second": round(built[0] / max(seconds, 1e-6), 1),
+                     "position": switched.position, "digest": switched.digest,
+                     "previous_position": switched.previous_position,
+                     "not_applied": [f.as_dict() for f in parked.values()]})
+        return
+    print(f"rebuilt {projection} from {_rate(built[0], seconds)}, checked by an independent "
+          f"replay; switched at position {switched.position} (digest {switched.digest[:16]}); "
+          f"previous copy (position {switched.previous_position}) kept for "
+          f"`crm rebuild {projection} --rollback`")
+    for missed in parked.values():  # parked in the new copy, as the live runner parks them
+        console.print(f"[yellow]rebuild:[/yellow] {escape(str(missed))} (left out, as live)",
+                      soft_wrap=True, highlight=False)
 
 
 @keys_cli.command("new-master")
@@ -259,39 +389,46 @@ def audit_import(source: Path = typer.Argument(..., help="a full export (.jsonl)
 
 
 @audit_cli.command("verify")
-def audit_verify(file: Path = typer.Option(None, "--file", help="verify an export offline")
+def audit_verify(file: Path = typer.Option(None, "--file", help="verify an export offline"),
+                 as_json: bool = typer.Option(False, "--json",
+                                              help="print one JSON object instead of a summary")
                  ) -> None:
     """Check every stored event's hashes; name the first altered, removed, inserted or moved one."""
+    import time
+
     if file is not None:
         from infra.export import verify_lines
 
+        began = time.perf_counter()
         with file.open("rb") as lines:
-            _report(verify_lines(lines))
+            verdict = verify_lines(lines)
+        _report(verdict, time.perf_counter() - began, as_json)
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from infra.chain import verify_store
 
     container = _container()
     try:
         total = container.store_position()
-        with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            task = bar.add_task("verify", total=total)
+        began = time.perf_counter()
+        with _events_bar("verifying", total, quiet=as_json) as (bar, task):
             verdict = verify_store(container.app, progress=lambda n: bar.advance(task, n))
+        seconds = time.perf_counter() - began
     finally:
         container.close()
-    _report(verdict)
+    _report(verdict, seconds, as_json)
 
 
-def _report(verdict: Any) -> None:
-    if verdict.ok:
-        console.print(f"[green]ok[/green]: {verdict.events} events verified; chain head "
-                      f"{verdict.last_chain_hash}")
-        return
-    console.print(f"[red]FAILED[/red]: {verdict.problem} at position {verdict.position}: "
-                  f"{verdict.detail}")
-    raise typer.Exit(1)
+def _report(verdict: Any, seconds: float, as_json: bool) -> None:
+    if as_json:
+        _print_json({"ok": verdict.ok, "events": verdict.events, "seconds": round(seconds, 3),
+                     "events_per_second": round(verdict.events / max(seconds, 1e-6), 1),
+                     "chain_head": verdict.last_chain_hash, "problem": verdict.problem,
+                     "position": verdict.position, "detail": verdict.detail})
+    elif verdict.ok:
+        print(f"verified {_rate(verdict.events, seconds)}; chain head {verdict.last_chain_hash}")
+    if not verdict.ok:
+        _fail("FAILED", f"{verdict.problem} at position {verdict.position}: {verdict.detail}", 1)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -330,6 +467,39 @@ def consume(redrive: bool = typer.Option(False, help="re-apply parked events, th
         console.print(f"[red]{ref}[/red]: {error}")
     if report.still_failing:
         raise typer.Exit(1)
+
+
+@cli.command()
+def deadletters(redrive: bool = typer.Option(False, help="re-apply them (after a fix)"),
+                as_json: bool = typer.Option(False, "--json", help="JSON lines")) -> None:
+    """List the events a projection could not apply (parked), or re-drive them."""
+    from consumers import dlq
+
+    container = _container()
+    try:
+        if redrive:
+            report = dlq.redrive(container.engine, container.runner.projections,
+                                 container.clock, runner=container.runner)
+            if as_json:
+                _print_json({"redriven": report.redriven, "still_failing": report.still_failing})
+            else:
+                console.print(f"re-driven: {len(report.redriven)}, "
+                              f"still failing: {len(report.still_failing)}")
+            if report.still_failing:
+                raise typer.Exit(1)
+            return
+        rows = dlq.parked(container.engine)
+        for row in rows:
+            if as_json:
+                _print_json({k: v for k, v in row.items() if k != "record"})
+            else:
+                console.print(f"{row['projection']}: position {row['position']} "
+                              f"{row['type']} ({row['event_ref']}): {row['error']}",
+                              highlight=False, soft_wrap=True)
+        if not as_json:
+            console.print(f"{len(rows)} parked")
+    finally:
+        container.close()
 
 
 @cli.command()

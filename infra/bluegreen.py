@@ -23,10 +23,10 @@ from sqlalchemy import Connection, Engine, Table, text
 
 from infra.bootstrap import Container
 from infra.db import make_engine, scratch_target
-from infra.eventstore import notification_reader, read_model_url
-from infra.rebuild import select
+from infra.eventstore import read_model_url
+from infra.rebuild import naming_reader, select
 from projections.base import Projection, Runner, positions, tracking, upsert
-from projections.replay import rebuild, state_digest
+from projections.replay import EventFailed, rebuild, state_digest
 
 
 class SwitchRefused(Exception):
@@ -99,12 +99,15 @@ def _switch(container: Container, projection: Projection, where: str, position: 
 
 
 def blue_green(container: Container, name: str,
-               progress: Callable[[str, int], None] | None = None) -> Switched:
+               progress: Callable[[str, int], None] | None = None,
+               on_park: Callable[[EventFailed], None] | None = None) -> Switched:
+    """Rebuild, check, switch (see the module). `progress(phase, n)` counts events per phase;
+    `on_park` hears of each event the rebuilt copy could not apply (parked, as live)."""
     projection = select([name], container.keyring)[0]
-    reader = notification_reader(container.app)
+    reader = naming_reader(container.app)
     step = (lambda label: (lambda n: progress(label, n))) if progress else (lambda _l: None)
     with _shadow(container) as (shadow, where):
-        built = rebuild(projection, reader, shadow, progress=step("rebuild"))
+        built = rebuild(projection, reader, shadow, progress=step("rebuild"), on_park=on_park)
         with scratch_target(read_model_url(container.settings)) as check:
             fresh = select([name], container.keyring)[0]
             independent = rebuild(fresh, reader, check, stop=built.last_position,

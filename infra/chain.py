@@ -7,7 +7,7 @@ event" is well defined at write time and the global chain follows position order
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from domain.chain import GENESIS, Record, Verdict, Verifier, chain_hash, stream_
 
 HASHES = "crm_event_hashes"
 PAGE = 2000
+PROGRESS_STEP = 500
 
 
 def _wanted_previous(stored: Sequence[StoredEvent]) -> list[tuple[UUID, int]]:
@@ -281,17 +282,22 @@ def orphan_hashes(app: Any) -> list[int]:
         return [r["position"] for r in c.fetchall()]
 
 
-def verify_store(app: Any, progress: Any = None) -> Verdict:
+def verify_store(app: Any, progress: Callable[[int], None] | None = None) -> Verdict:
     """Walk the whole store; name the first altered, removed, inserted or reordered event."""
     orphans = orphan_hashes(app)
     verifier = Verifier()
+    pending = 0  # progress is reported every PROGRESS_STEP events (a call per event costs time)
     for record in stored_records(app):
         if orphans and record.position > orphans[0]:
             break
         if verifier.feed(record) is not None:
             break
-        if progress is not None:
-            progress(1)
+        pending += 1
+        if progress is not None and pending >= PROGRESS_STEP:
+            progress(pending)
+            pending = 0
+    if progress is not None and pending:
+        progress(pending)
     verdict = verifier.finish()
     if orphans and (verdict.ok or (verdict.position or 0) > orphans[0]):
         return Verdict(False, verifier.count, "removed", orphans[0],

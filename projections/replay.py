@@ -162,9 +162,37 @@ def live_snapshot(engine: Engine, projection: Projection) -> tuple[int, str]:
         return position, state_digest(conn, projection.tables)
 
 
+def one_line(error: BaseException) -> str:
+    """An error as one short line: its type and the first line of its message."""
+    first = (str(error).strip().splitlines() or [""])[0][:300]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+class EventFailed(Exception):
+    """An event a replay or rebuild could not read (raised) or apply (parked, reported)."""
+
+    def __init__(self, position: int, event_type: str, stream: str, cause: BaseException,
+                 projection: str | None = None) -> None:
+        self.position = position
+        self.event_type = event_type
+        self.stream = stream
+        self.projection = projection
+        self.cause = cause
+        self.reason = one_line(cause)
+        where = f"{projection} could not apply" if projection else "could not read"
+        super().__init__(f"{where} the event at position {position} ({event_type}, stream "
+                         f"{stream}): {self.reason}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "type": self.event_type, "stream": self.stream,
+                "projection": self.projection, "error": self.reason}
+
+
 def rebuild(projection: Projection, reader: Reader, target: Engine, *, stop: int | None = None,
-            progress: Callable[[int], None] | None = None) -> Receipt:
-    """Apply every event up to `stop` into `target` (a fresh database); return the receipt."""
+            progress: Callable[[int], None] | None = None,
+            on_park: Callable[[EventFailed], None] | None = None) -> Receipt:
+    """Apply every event up to `stop` into `target` (a fresh database); return the receipt.
+    An event the projection cannot apply is parked (as live) and handed to `on_park`."""
     digesting = DigestingReader(reader)
     runner = Runner(target, [projection], digesting)
     original = runner.apply_page
@@ -173,7 +201,13 @@ def rebuild(projection: Projection, reader: Reader, target: Engine, *, stop: int
         original(page)
         digesting.consumed(page)
 
+    def parked(name: str, position: int, event: Any, error: BaseException) -> None:
+        if on_park is not None:
+            on_park(EventFailed(position, type(event).__name__,
+                                str(getattr(event, "originator_id", "?")), error, name))
+
     runner.apply_page = apply_and_digest  # type: ignore[method-assign]
+    runner.on_park = parked
     runner.catch_up(stop=stop, progress=progress)
     with target.connect() as conn:
         state = state_digest(conn, projection.tables)
