@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import os
 import threading
+from binascii import a2b_base64
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,7 +28,8 @@ from uuid import UUID
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent, find_id_convertor
+from eventsourcing.utils import resolve_topic
 from sqlalchemy import (
     Column,
     Connection,
@@ -46,6 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from infra.eventstore import StateDecoder
 from projections.base import UtcDateTime
 from projections.personal import is_sealed, placeholder, type_tag
 
@@ -83,6 +86,9 @@ def parse_master_key(value: str) -> bytes:
 
 def new_master_key() -> str:
     return base64.b64encode(AESGCM.generate_key(256)).decode()
+
+
+_UNKNOWN: Any = object()
 
 
 def _check_value(master: bytes) -> str:
@@ -299,11 +305,15 @@ class Keyring:
         return {"_pd_": 1, "t": type_tag(value), "c": base64.b64encode(nonce + sealed).decode()}
 
     def unseal(self, client_id: UUID, where: str, sealed: dict[str, Any]) -> Any:
-        key = self.key(client_id, create=False)
-        if key is None:
-            return placeholder(sealed["t"])
-        raw = base64.b64decode(sealed["c"])
-        return orjson.loads(key.decrypt(raw[:12], raw[12:], client_id.bytes + where.encode()))
+        return _open(self.cipher(client_id), client_id.bytes + where.encode(), sealed)
+
+    def cipher(self, client_id: UUID) -> AESGCM | None:
+        """`key(client_id, create=False)`, without the lock when the key is in memory already
+        (a dict read is atomic; decoding asks once per event)."""
+        held = self._cache.get(client_id, _UNKNOWN)
+        if held is _UNKNOWN:
+            return self.key(client_id, create=False)
+        return None if held is None else _aead(held)
 
     def reveal(self, value: Any) -> Any:
         """`value` with every sealed personal value a read model holds (sealed value plus its
@@ -356,6 +366,10 @@ class PersonalDataMapper(Mapper[UUID]):
         super().__init__(inner.transcoder, inner.compressor, inner.cipher)
         self.keyring = keyring
         self.unseal = unseal
+        # The fast decode (issue 14.4) reads plain JSON state only.
+        self._decoder = (StateDecoder.for_transcoder(self.transcoder)
+                         if self.cipher is None and self.compressor is None else None)
+        self._kinds: dict[str, _Kind] = {}
 
     def sealed(self) -> PersonalDataMapper:
         """The same mapper leaving personal fields sealed when it decodes."""
@@ -384,21 +398,83 @@ class PersonalDataMapper(Mapper[UUID]):
         return super().to_stored_event(domain_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        event = super().to_domain_event(stored_event)
-        cls = type(event)
-        personal = getattr(cls, "PERSONAL", ())
-        by_key: dict[str, tuple[str, ...]] = getattr(cls, "PERSONAL_KEYS", {})
-        if not (personal or by_key) or not self.unseal:
-            return event
-        state = event.__dict__
-        client_id = state["client_id"]
-        for name in personal:
-            if is_sealed(state.get(name)):
-                state[name] = self.keyring.unseal(client_id, f"{cls.__name__}.{name}",
-                                                  state[name])
-        for name in by_key:
-            if isinstance(state.get(name), dict):
-                state[name] = {
-                    k: self.keyring.unseal(client_id, f"{cls.__name__}.{name}.{k}", v)
-                    if is_sealed(v) else v for k, v in state[name].items()}
+        decoder = self._decoder
+        if decoder is None:  # a cipher, compressor or another transcoder: the library's way
+            return self._unsealed(super().to_domain_event(stored_event))
+        kind = self._kinds.get(stored_event.topic)
+        if kind is None:
+            kind = self._kinds[stored_event.topic] = _Kind(resolve_topic(stored_event.topic))
+        try:
+            state = decoder.decode(stored_event.state, kind.plan)
+        except Exception:  # the library decodes again and raises its own error
+            return self._unsealed(super().to_domain_event(stored_event))
+        originator_id = stored_event.originator_id
+        if originator_id.__class__ is not UUID:
+            convert: Any = find_id_convertor
+            originator_id = convert(kind.cls, type(originator_id))(originator_id)
+        state["originator_id"] = originator_id
+        state["originator_version"] = stored_event.originator_version
+        if kind.upcasts or "class_version" in state:
+            from_version = state.pop("class_version", 1)
+            while from_version < kind.version:
+                getattr(kind.cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+                from_version += 1
+        event = _new(kind.cls)
+        _setattr(event, "__dict__", state)
+        if kind.sealed and self.unseal:
+            self._open(kind, state)
         return event
+
+    def _unsealed(self, event: Any) -> Any:
+        """An event decoded by the library, with its personal fields opened (if unsealing)."""
+        kind = _Kind(type(event))
+        if kind.sealed and self.unseal:
+            self._open(kind, event.__dict__)
+        return event
+
+    def _open(self, kind: _Kind, state: dict[str, Any]) -> None:
+        """Unseal the personal fields in place: one key look-up per event, AAD bytes made once
+        per event type (the client's part once per event)."""
+        client_id = state["client_id"]
+        aead = self.keyring.cipher(client_id)
+        client = client_id.bytes
+        for name, where in kind.personal:
+            value = state.get(name)
+            if value.__class__ is dict and value.get("_pd_") == 1:
+                state[name] = _open(aead, client + where, value)
+        for name, prefix in kind.by_key:
+            changes = state.get(name)
+            if isinstance(changes, dict):
+                state[name] = {
+                    k: _open(aead, client + prefix + k.encode(), v) if is_sealed(v) else v
+                    for k, v in changes.items()}
+
+
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _open(aead: AESGCM | None, aad: bytes, sealed: dict[str, Any]) -> Any:
+    """A sealed value's clear value, or the erased placeholder when the key is gone."""
+    if aead is None:
+        return placeholder(sealed["t"])
+    raw = a2b_base64(sealed["c"])
+    return orjson.loads(aead.decrypt(raw[:12], raw[12:], aad))
+
+
+class _Kind:
+    """What decoding needs of one event type, worked out once."""
+
+    __slots__ = ("by_key", "cls", "personal", "plan", "sealed", "upcasts", "version")
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.cls = cls
+        self.version: int = getattr(cls, "class_version", 1)
+        self.upcasts = self.version > 1
+        self.plan: list[str] = []  # top-level keys holding ids and times (StateDecoder)
+        name = cls.__name__
+        self.personal = tuple((field, f"{name}.{field}".encode())
+                              for field in getattr(cls, "PERSONAL", ()))
+        self.by_key = tuple((field, f"{name}.{field}.".encode())
+                            for field in getattr(cls, "PERSONAL_KEYS", {}))
+        self.sealed = bool(self.personal or self.by_key)
