@@ -8,7 +8,7 @@ when its clock stopped or under today's.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,7 +27,6 @@ from sqlalchemy import (
     Table,
     Uuid,
     and_,
-    bindparam,
     func,
     or_,
     select,
@@ -47,8 +46,9 @@ from domain.reaction import (
 )
 from domain.reference import Calendar, SlaTarget
 from domain.situation import Situation
-from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.base import UtcDateTime, metadata
 from projections.facts import FAR_FUTURE
+from projections.fold import FoldProjection, Need, Rows
 
 situation_rows = Table(
     "reaction_situations", metadata,
@@ -117,78 +117,113 @@ target_rows = Table(
 )
 
 
-class SituationFactsProjection(Projection):
+class SituationFactsProjection(FoldProjection):
     """Situations, the events that drive their clocks, calendar and SLA target versions."""
 
     name = "situations"
     tables = (situation_rows, clock_rows, calendar_rows, target_rows)
 
-    def apply(self, conn: Connection, event: Any, position: int) -> None:
+    def needs(self, event: Any) -> Iterator[Need]:
+        # A clock event reads every clock row of its situation back and updates the situation's
+        # summary; calendars and SLA targets are written whole (nothing read).
+        situation_id = _clock_situation(event)
+        if situation_id is not None:
+            yield Need(clock_rows, "situation_id", situation_id)
+            yield Need(situation_rows, "situation_id", situation_id)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
         kind = type(event).__name__
         if kind == CONTACT:
             contact: Contact.ContactLogged = event
             if contact.situation_id is not None:
-                self._clock(conn, contact.situation_id, event, position)
+                self._clock(rows, contact.situation_id, event, position)
         elif kind in CLOCK_EVENT_TYPES:
             if kind == OPENED:
-                self._opened(conn, event, position)
-            self._clock(conn, event.originator_id, event, position)
+                self._opened(rows, event, position)
+            self._clock(rows, event.originator_id, event, position)
         elif isinstance(event, (Calendar.CalendarDefined, Calendar.CalendarChanged)):
-            self._calendar(conn, event, position)
+            self._calendar(rows, event, position)
         elif isinstance(event, (SlaTarget.SlaTargetDefined, SlaTarget.SlaTargetChanged)):
-            self._target(conn, event, position)
+            self._target(rows, event, position)
 
     @staticmethod
     def _base(event: CrmAggregate.Event, position: int) -> dict[str, Any]:
+        # Instants in UTC, as they come back from the database, so rows held in memory read
+        # the same as rows loaded.
         return {"event_id": event_id_of(event.originator_id, event.originator_version),
-                "occurred_at": event.occurred_at, "recorded_at": event.timestamp,
+                "occurred_at": _utc(event.occurred_at), "recorded_at": _utc(event.timestamp),
                 "position": position}
 
-    def _opened(self, conn: Connection, e: Situation.SituationOpened, position: int) -> None:
+    def _opened(self, rows: Rows, e: Situation.SituationOpened, position: int) -> None:
         assert e.client_id is not None
-        upsert(conn, situation_rows, {
+        # An upsert of these columns: a row already there keeps its summary columns.
+        old = rows.get(situation_rows, e.originator_id)
+        rows.put(situation_rows, {
+            **(old if old is not None else _NO_SUMMARY),
             "situation_id": e.originator_id, "client_id": e.client_id, "kind": e.kind,
             "trigger": e.trigger, "trigger_event_id": e.trigger_event_id,
             "specialist_id": e.specialist_id,
             "opened_event_id": event_id_of(e.originator_id, e.originator_version),
-            "opened_at": e.occurred_at, "recorded_at": e.timestamp, "position": position},
-            ["situation_id"])
+            "opened_at": _utc(e.occurred_at), "recorded_at": _utc(e.timestamp),
+            "position": position})
 
-    def _clock(self, conn: Connection, situation_id: UUID, e: CrmAggregate.Event,
+    def _clock(self, rows: Rows, situation_id: UUID, e: CrmAggregate.Event,
                position: int) -> None:
-        upsert(conn, clock_rows, {"situation_id": situation_id, "type": type(e).__name__,
-                                  "stream_id": e.originator_id, "version": e.originator_version,
-                                  **self._base(e, position)}, ["situation_id", "event_id"])
-        events = [_clock_event(r) for r in conn.execute(_SITUATION_EVENTS,
-                                                         {"situation_id": situation_id})]
-        summary = summarise(events)
+        rows.put(clock_rows, {"situation_id": situation_id, "type": type(e).__name__,
+                              "stream_id": e.originator_id, "version": e.originator_version,
+                              **self._base(e, position)})
+        # The situation's clock events in position order (where() gives primary-key order;
+        # the sort is stable, as the query's order by position was on distinct positions).
+        found = sorted(rows.where(clock_rows, "situation_id", situation_id),
+                       key=lambda r: r["position"])
+        summary = summarise([_held_clock_event(r) for r in found])
         if summary is not None:
-            conn.execute(_SUMMARY_UPDATE, {"sid": situation_id, **summary})
+            rows.update(situation_rows, situation_id, **summary)
 
-    def _calendar(self, conn: Connection,
+    def _calendar(self, rows: Rows,
                   e: Calendar.CalendarDefined | Calendar.CalendarChanged, position: int) -> None:
-        upsert(conn, calendar_rows, {
+        rows.put(calendar_rows, {
             "calendar_id": e.originator_id, "version": e.originator_version,
             "name": e.calendar.get("name"),
             "definition": {k: v for k, v in e.calendar.items() if k != "name"},
-            **self._base(e, position)}, ["calendar_id", "version"])
+            **self._base(e, position)})
 
-    def _target(self, conn: Connection,
+    def _target(self, rows: Rows,
                 e: SlaTarget.SlaTargetDefined | SlaTarget.SlaTargetChanged, position: int) -> None:
-        upsert(conn, target_rows, {
+        rows.put(target_rows, {
             "target_id": e.originator_id, "version": e.originator_version,
             "situation_kind": e.situation_kind, "first_reaction_seconds": e.first_reaction_seconds,
             "resolution_seconds": e.resolution_seconds, "business_hours": e.business_hours,
             "warn_ratio": repr(float(e.warn_ratio)), "calendar_id": e.calendar_id,
-            **self._base(e, position)}, ["target_id", "version"])
+            **self._base(e, position)})
 
 
-_SITUATION_EVENTS = select(clock_rows).where(
-    clock_rows.c.situation_id == bindparam("situation_id")).order_by(clock_rows.c.position)
-_SUMMARY_UPDATE = situation_rows.update().where(
-    situation_rows.c.situation_id == bindparam("sid")).values(
-    {name: bindparam(name) for name in ("settled_at", "settled_recorded_at", "status",
-                                        "first_reaction_state", "resolution_state", "clocks")})
+# The summary columns of a situation row before its first summary.
+_NO_SUMMARY: dict[str, Any] = {name: None for name in (
+    "settled_at", "settled_recorded_at", "status", "first_reaction_state", "resolution_state",
+    "clocks")}
+
+
+def _clock_situation(event: Any) -> UUID | None:
+    """The situation whose clocks an event drives (None for any other event)."""
+    kind = type(event).__name__
+    if kind == CONTACT:
+        situation_id: UUID | None = event.situation_id
+        return situation_id
+    if kind in CLOCK_EVENT_TYPES:
+        originator: UUID = event.originator_id
+        return originator
+    return None
+
+
+def _utc(value: datetime) -> datetime:
+    # A naive instant is left as it is: writing it fails as the old engine's write did.
+    return value if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _held_clock_event(r: dict[str, Any]) -> ClockEvent:
+    return ClockEvent(r["event_id"], r["type"], r["occurred_at"], r["recorded_at"],
+                      r["position"], r["stream_id"], r["version"])
 
 
 def _clock_event(r: Any) -> ClockEvent:
