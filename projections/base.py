@@ -13,6 +13,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
@@ -230,6 +231,18 @@ def _read_tables(statement: Any) -> frozenset[Table] | None:
 _READ_TABLES: dict[int, tuple[Any, frozenset[Table] | None]] = {}
 
 
+@dataclass(frozen=True)
+class Undecodable:
+    """A stored event this code cannot read (an unknown type, state that does not decode):
+    the reader hands it on in its place, and every projection parks it rather than stop.
+    An upcaster (domain) is the documented way to make such an event readable again."""
+
+    originator_id: Any
+    originator_version: int
+    topic: str
+    error: str
+
+
 # (position, domain event) pairs from the store's notification log, in order.
 Reader = Callable[[int, int], Sequence[tuple[int, Any]]]
 
@@ -405,6 +418,11 @@ class Runner:
                 else:
                     projection.begin_page(todo)
                     for position, event in todo:
+                        if isinstance(event, Undecodable):
+                            batched.flush()
+                            self._park(conn, projection.name, position, event,
+                                       ValueError(event.error))
+                            continue
                         projection.apply(batched.as_connection(), event, position)
                     batched.flush()
                 last = todo[-1][0]
@@ -421,9 +439,13 @@ class Runner:
             rows.forget()
             if done == 0:
                 rows.mark_complete(conn)
-        self.loads += rows.load(conn, (n for _p, e in todo for n in fold_projection.needs(e)))
+        self.loads += rows.load(conn, (n for _p, e in todo if not isinstance(e, Undecodable)
+                                       for n in fold_projection.needs(e)))
         for position, event in todo:
             rows.begin_event()
+            if isinstance(event, Undecodable):
+                self._park(conn, projection.name, position, event, ValueError(event.error))
+                continue
             try:
                 fold_projection.fold(rows, event, position)
             except Exception as error:
@@ -460,6 +482,8 @@ class Runner:
             rows = self._rows.get(projection.name)
             if rows is not None:
                 self._fold(conn, projection, rows, [(position, event)], done)
+            elif isinstance(event, Undecodable):
+                raise ValueError(event.error)
             else:
                 projection.begin_page([(position, event)])
                 projection.apply(conn, event, position)

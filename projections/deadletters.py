@@ -57,14 +57,19 @@ def event_ref(event: Any) -> str:
     return str(event_id_of(event.originator_id, event.originator_version))
 
 
+def type_of(event: Any) -> str:
+    topic = getattr(event, "topic", None)
+    return topic if type(event).__name__ == "Undecodable" and topic else type(event).__name__
+
+
 def describe(position: int, event: Any) -> str:
     """How logs and errors name an event: position, type, stream and version."""
-    return (f"position {position} ({type(event).__name__}, stream "
+    return (f"position {position} ({type_of(event)}, stream "
             f"{getattr(event, 'originator_id', '?')} v{getattr(event, 'originator_version', '?')})")
 
 
 def store_record(position: int, event: Any) -> bytes:
-    return orjson.dumps({"store": position, "type": type(event).__name__,
+    return orjson.dumps({"store": position, "type": type_of(event),
                          "stream": str(event.originator_id),
                          "version": event.originator_version})
 
@@ -74,7 +79,7 @@ def park(conn: Connection, projection: str, position: int, event: Any, error: Ba
     """Record in the caller's transaction that `projection` did not apply the event."""
     upsert(conn, parked_events, {
         "projection": projection, "event_ref": event_ref(event), "position": position,
-        "type": type(event).__name__, "error": f"{type(error).__name__}: {error}"[:4000],
+        "type": type_of(event), "error": f"{type(error).__name__}: {error}"[:4000],
         "attempts": attempts, "status": "parked", "record": store_record(position, event),
         "parked_at": now, "redriven_at": None}, ["projection", "event_ref"])
     DEAD_LETTERS.labels(projection).inc()
