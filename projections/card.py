@@ -4,6 +4,7 @@ Personal values are stored sealed (projections.personal); reads reveal them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -16,16 +17,13 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
-    bindparam,
-    delete,
-    or_,
     select,
-    update,
 )
 
 from domain.activity import Contact
 from domain.client import Client
-from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.base import UtcDateTime, metadata
+from projections.fold import FoldProjection, Need, Rows
 from projections.personal import kept, kept_changes
 
 client_cards = Table(
@@ -60,82 +58,95 @@ contact_persons = Table(
     Column("notes", JSON),
 )
 
-# One statement, built once (see _ContactLogged): the card's last contact moves only forward in
-# business time; an unknown client matches no row.
-_LAST_CONTACT = (
-    update(client_cards)
-    .where(client_cards.c.client_id == bindparam("b_client"),
-           or_(client_cards.c.last_contact_at.is_(None),
-               client_cards.c.last_contact_at <= bindparam("b_at")))
-    .values(last_contact_at=bindparam("b_at"), last_contact_topic=bindparam("b_topic"),
-            last_contact_channel=bindparam("b_channel"), position=bindparam("b_pos")))
+_CARD_COLUMNS = frozenset(client_cards.c.keys())
+_PERSON_COLUMNS = frozenset(contact_persons.c.keys())
+_BY_CLIENT = ("ClientProfileUpdated", "ClientReassigned", "ClientInterestNoted",
+              "ContactLogged")
+_BY_PERSON = ("ContactPersonUpdated", "ContactPersonRemoved")
 
 
-class ClientCard(Projection):
+class ClientCard(FoldProjection):
     """One row per client plus its contact persons."""
 
     name = "client_card"
     tables = (client_cards, contact_persons)
 
-    def apply(self, conn: Connection, event: Any, position: int) -> None:
+    def needs(self, event: Any) -> Iterator[Need]:
+        kind = type(event).__name__
+        if kind in _BY_CLIENT:
+            yield Need(client_cards, "client_id", event.client_id)
+        elif kind in _BY_PERSON:
+            yield Need(contact_persons, "person_id", event.person_id)
+        elif kind == "ClientErased":
+            yield Need(client_cards, "client_id", event.client_id)
+            yield Need(contact_persons, "client_id", event.client_id)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
         handler = getattr(self, "_" + type(event).__name__, None)
         if handler is not None:
-            handler(conn, event, position)
+            handler(rows, event, position)
 
-    def _ClientRegistered(self, conn: Connection, e: Client.ClientRegistered, pos: int) -> None:
-        upsert(conn, client_cards, {
+    def _ClientRegistered(self, rows: Rows, e: Client.ClientRegistered, pos: int) -> None:
+        # The client's first event: no card of it exists yet, so it has no last contact.
+        rows.put(client_cards, {
             "client_id": e.originator_id, "kind": e.kind, "form": e.form,
             "name": kept(e, "name"), "tax_id": kept(e, "tax_id"), "phones": kept(e, "phones"),
             "emails": kept(e, "emails"), "address": kept(e, "address"),
             "tags": e.tags, "interests": [], "specialist_id": e.specialist_id,
-            "registered_at": e.occurred_at, "erased": False, "position": pos}, ["client_id"])
+            "registered_at": e.occurred_at, "erased": False, "last_contact_at": None,
+            "last_contact_topic": None, "last_contact_channel": None, "position": pos})
 
-    def _ClientProfileUpdated(self, conn: Connection, e: Client.ClientProfileUpdated,
+    def _ClientProfileUpdated(self, rows: Rows, e: Client.ClientProfileUpdated,
                               pos: int) -> None:
-        changes = {k: v for k, v in kept_changes(e).items() if k in client_cards.c}
-        conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
-                     .values(**changes, position=pos))
+        changes = {k: v for k, v in kept_changes(e).items() if k in _CARD_COLUMNS}
+        rows.update(client_cards, e.client_id, **changes, position=pos)
 
-    def _ClientReassigned(self, conn: Connection, e: Client.ClientReassigned, pos: int) -> None:
-        conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
-                     .values(specialist_id=e.specialist_id, position=pos))
+    def _ClientReassigned(self, rows: Rows, e: Client.ClientReassigned, pos: int) -> None:
+        rows.update(client_cards, e.client_id, specialist_id=e.specialist_id, position=pos)
 
-    def _ClientInterestNoted(self, conn: Connection, e: Client.ClientInterestNoted,
+    def _ClientInterestNoted(self, rows: Rows, e: Client.ClientInterestNoted,
                              pos: int) -> None:
-        row = conn.execute(select(client_cards.c.interests)
-                           .where(client_cards.c.client_id == e.client_id)).first()
+        row = rows.get(client_cards, e.client_id)
         if row is not None:
-            conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id)
-                         .values(interests=[*row.interests, kept(e, "text")],
-                                 position=pos))
+            rows.update(client_cards, e.client_id,
+                        interests=[*row["interests"], kept(e, "text")], position=pos)
 
-    def _ClientErased(self, conn: Connection, e: Client.ClientErased, pos: int) -> None:
-        conn.execute(update(client_cards).where(client_cards.c.client_id == e.client_id).values(
-            erased=True, name="[erased]", tax_id=None, phones=[], emails=[], address=None,
-            interests=[], position=pos))
-        conn.execute(update(contact_persons).where(contact_persons.c.client_id == e.client_id)
-                     .values(name="[erased]", phones=[], emails=[], notes=None))
+    def _ClientErased(self, rows: Rows, e: Client.ClientErased, pos: int) -> None:
+        rows.update(client_cards, e.client_id, erased=True, name="[erased]", tax_id=None,
+                    phones=[], emails=[], address=None, interests=[], position=pos)
+        rows.update_where(contact_persons, "client_id", e.client_id, name="[erased]",
+                          phones=[], emails=[], notes=None)
 
-    def _ContactPersonAdded(self, conn: Connection, e: Client.ContactPersonAdded,
+    def _ContactPersonAdded(self, rows: Rows, e: Client.ContactPersonAdded,
                             pos: int) -> None:
-        upsert(conn, contact_persons, {
+        rows.put(contact_persons, {
             "person_id": e.person_id, "client_id": e.client_id, "name": kept(e, "name"),
             "role": e.role, "phones": kept(e, "phones"), "emails": kept(e, "emails"),
-            "notes": kept(e, "notes")}, ["person_id"])
+            "notes": kept(e, "notes")})
 
-    def _ContactPersonUpdated(self, conn: Connection, e: Client.ContactPersonUpdated,
+    def _ContactPersonUpdated(self, rows: Rows, e: Client.ContactPersonUpdated,
                               pos: int) -> None:
-        conn.execute(update(contact_persons).where(contact_persons.c.person_id == e.person_id)
-                     .values(**kept_changes(e)))
+        changes = kept_changes(e)
+        unknown = set(changes) - _PERSON_COLUMNS
+        if unknown:  # as the UPDATE did: an unknown column fails the event
+            raise ValueError(f"{contact_persons.name} has no column {sorted(unknown)[0]!r}")
+        rows.update(contact_persons, e.person_id, **changes)
 
-    def _ContactPersonRemoved(self, conn: Connection, e: Client.ContactPersonRemoved,
+    def _ContactPersonRemoved(self, rows: Rows, e: Client.ContactPersonRemoved,
                               pos: int) -> None:
-        conn.execute(delete(contact_persons).where(contact_persons.c.person_id == e.person_id))
+        rows.delete(contact_persons, e.person_id)
 
-    def _ContactLogged(self, conn: Connection, e: Contact.ContactLogged, pos: int) -> None:
-        # The latest by business time wins: a late-entered older call does not replace it.
-        conn.execute(_LAST_CONTACT, {"b_client": e.client_id, "b_at": e.occurred_at,
-                                     "b_topic": e.topic, "b_channel": e.channel, "b_pos": pos})
+    def _ContactLogged(self, rows: Rows, e: Contact.ContactLogged, pos: int) -> None:
+        # The latest by business time wins: a late-entered older call does not replace it;
+        # an unknown client has no card to change.
+        row = rows.get(client_cards, e.client_id)
+        if row is None:
+            return
+        last = row["last_contact_at"]
+        if last is None or last <= e.occurred_at:
+            rows.update(client_cards, e.client_id, last_contact_at=e.occurred_at,
+                        last_contact_topic=e.topic, last_contact_channel=e.channel,
+                        position=pos)
 
 
 ROLE_ORDER = ("decision_maker", "contact", "influencer", "user")

@@ -9,7 +9,7 @@ Amounts are kept twice: Numeric(18, 4) for reading, and as integer ten-thousandt
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,13 +29,12 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    update,
 )
 
 from domain.client import Client
 from domain.money import Invoice, Payment
 from domain.reference import Specialist
-from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.base import UtcDateTime, metadata
 from projections.facts import (
     client_params,
     from_units,
@@ -45,6 +44,7 @@ from projections.facts import (
     percent,
     units,
 )
+from projections.fold import FoldProjection, Need, Rows
 
 Money = Numeric(18, 4)
 
@@ -102,57 +102,64 @@ payment_plans = Table(
 )
 
 
-class Payments(Projection):
+class Payments(FoldProjection):
     """Invoices, acts, payments, plans and assignment history as facts with both times."""
 
     name = "payments"
     tables = (client_assignments, invoices, payments, payment_plans)
 
-    def apply(self, conn: Connection, event: Any, position: int) -> None:
+    def needs(self, event: Any) -> Iterator[Need]:
+        # Only the acts change a row they do not write whole; every other event writes a row
+        # keyed by its own identity.
+        if type(event).__name__ in ("ActSent", "ActReturned"):
+            yield Need(invoices, "invoice_id", event.originator_id)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
         handler = getattr(self, "_" + type(event).__name__, None)
         if handler is not None:
-            handler(conn, event)
+            handler(rows, event)
 
-    def _assigned(self, conn: Connection, e: Any) -> None:
-        upsert(conn, client_assignments, {
+    def _assigned(self, rows: Rows, e: Any) -> None:
+        rows.put(client_assignments, {
             "client_id": e.originator_id, "version": e.originator_version,
             "specialist_id": e.specialist_id, "occurred_at": e.occurred_at,
-            "recorded_at": e.timestamp}, ["client_id", "version"])
+            "recorded_at": e.timestamp})
 
-    def _ClientRegistered(self, conn: Connection, e: Client.ClientRegistered) -> None:
-        self._assigned(conn, e)
+    def _ClientRegistered(self, rows: Rows, e: Client.ClientRegistered) -> None:
+        self._assigned(rows, e)
 
-    def _ClientReassigned(self, conn: Connection, e: Client.ClientReassigned) -> None:
-        self._assigned(conn, e)
+    def _ClientReassigned(self, rows: Rows, e: Client.ClientReassigned) -> None:
+        self._assigned(rows, e)
 
-    def _InvoiceIssued(self, conn: Connection, e: Invoice.InvoiceIssued) -> None:
-        upsert(conn, invoices, {
+    def _InvoiceIssued(self, rows: Rows, e: Invoice.InvoiceIssued) -> None:
+        # The invoice's first event: no row of it exists yet, so its acts start empty.
+        rows.put(invoices, {
             "invoice_id": e.originator_id, "client_id": e.client_id, "number": e.number,
             "amount": e.amount, "amount_units": units(e.amount), "currency": e.currency,
-            "issued_at": e.occurred_at, "due_at": e.due_at, "recorded_at": e.timestamp},
-            ["invoice_id"])
+            "issued_at": e.occurred_at, "due_at": e.due_at, "recorded_at": e.timestamp,
+            "act_sent_at": None, "act_sent_recorded_at": None, "act_returned_at": None,
+            "act_returned_recorded_at": None})
 
-    def _ActSent(self, conn: Connection, e: Invoice.ActSent) -> None:
-        conn.execute(update(invoices).where(invoices.c.invoice_id == e.originator_id).values(
-            act_sent_at=e.occurred_at, act_sent_recorded_at=e.timestamp))
+    def _ActSent(self, rows: Rows, e: Invoice.ActSent) -> None:
+        rows.update(invoices, e.originator_id, act_sent_at=e.occurred_at,
+                    act_sent_recorded_at=e.timestamp)
 
-    def _ActReturned(self, conn: Connection, e: Invoice.ActReturned) -> None:
-        conn.execute(update(invoices).where(invoices.c.invoice_id == e.originator_id).values(
-            act_returned_at=e.occurred_at, act_returned_recorded_at=e.timestamp))
+    def _ActReturned(self, rows: Rows, e: Invoice.ActReturned) -> None:
+        rows.update(invoices, e.originator_id, act_returned_at=e.occurred_at,
+                    act_returned_recorded_at=e.timestamp)
 
-    def _PaymentReceived(self, conn: Connection, e: Payment.PaymentReceived) -> None:
-        upsert(conn, payments, {
+    def _PaymentReceived(self, rows: Rows, e: Payment.PaymentReceived) -> None:
+        rows.put(payments, {
             "payment_id": e.originator_id, "client_id": e.client_id,
             "invoice_id": e.invoice_id, "amount": e.amount, "amount_units": units(e.amount),
             "currency": e.currency, "reference": e.reference, "occurred_at": e.occurred_at,
-            "recorded_at": e.timestamp}, ["payment_id"])
+            "recorded_at": e.timestamp})
 
-    def _PaymentPlanSet(self, conn: Connection, e: Specialist.PaymentPlanSet) -> None:
-        upsert(conn, payment_plans, {
+    def _PaymentPlanSet(self, rows: Rows, e: Specialist.PaymentPlanSet) -> None:
+        rows.put(payment_plans, {
             "specialist_id": e.originator_id, "version": e.originator_version,
             "month": e.month, "amount": e.amount, "currency": e.currency,
-            "occurred_at": e.occurred_at, "recorded_at": e.timestamp},
-            ["specialist_id", "version"])
+            "occurred_at": e.occurred_at, "recorded_at": e.timestamp})
 
 
 # -- assignment history ------------------------------------------------------------------------
