@@ -52,7 +52,7 @@ class History:
         self.seed = seed
         self.start = add_months(END, -self.size.months)
         self.expected = self.size.events
-        self._registered: dict[UUID, None] = {}  # in registration order
+        self._registered: dict[UUID, datetime] = {}  # when, in registration order
         self._erased: set[UUID] = set()
         self._counter = 0
 
@@ -70,7 +70,7 @@ class History:
                              start=self.start):
             for command in step.commands:
                 if isinstance(command, RegisterClient) and command.id is not None:
-                    self._registered[command.id] = None
+                    self._registered[command.id] = command.occurred_at or step.at
                 elif isinstance(command, EraseClient):
                     self._erased.add(command.client_id)
             yield step
@@ -80,9 +80,15 @@ class History:
         """Write the history through the command layer, at most `batch` steps per write."""
         return Loader(app, batch=batch, on_write=on_write).load(self.steps())
 
-    def client_ids(self) -> list[UUID]:
-        """The clients registered (and not erased) by the steps generated so far."""
-        return [c for c in self._registered if c not in self._erased]
+    def client_ids(self, before: datetime | None = None) -> list[UUID]:
+        """The clients registered (before `before`, when given) and not erased, among the steps
+        generated so far."""
+        return [c for c, at in self._registered.items()
+                if c not in self._erased and (before is None or at < before)]
+
+    def registered(self) -> dict[UUID, datetime]:
+        """When each client was registered (erased ones included), among the steps so far."""
+        return dict(self._registered)
 
     def new_id(self, kind: str) -> UUID:
         """A fresh deterministic id for something added beside the history (tests' extras)."""

@@ -1,18 +1,23 @@
 """The satisfaction report's complaints counted per stage and local month in SQL must equal the
-row-by-row count (`in_sql=False`), on a seeded bench history, in zones whose months start at
-different UTC instants, for whole histories, periods and past knowledge."""
+row-by-row count (`in_sql=False`), on a seeded bench history (the demo's) with extra complaints
+filed on every day of it, in zones whose months start at different UTC instants, for whole
+histories, periods and past knowledge."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from bench import ingest
-from bench.history import History
+from bench.history import END, History
 from bench.runner import SeededIds
+from commands.service import RegisterComplaint
+from demo.words import STAGES
+from domain.values import Channel
 from infra.bootstrap import Container, build
 from infra.settings import Settings
 from projections.satisfaction import satisfaction_report
@@ -24,12 +29,29 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     path = tmp_path_factory.mktemp("satsql") / "crm.db"
     container = build(Settings(database_url=f"sqlite:///{path}"), start_follower=False,
                       new_id=SeededIds(5))
-    ingest.write_history(container, History(6000, 200, seed=5), ingest.BATCH)
+    history = History(6000, 200, seed=5)
+    ingest.write_history(container, history, ingest.BATCH)
+    _extra_complaints(container, history, random.Random(5))
     container.runner.catch_up()
     try:
         yield container
     finally:
         container.close()
+
+
+def _extra_complaints(container: Container, history: History, rng: random.Random) -> None:
+    """The demo files a complaint every few hundred events: 80 more, some without a stage, at
+    any hour of the history (month edges in every zone included)."""
+    first = datetime.combine(history.start, time(), tzinfo=UTC)
+    days = (datetime.combine(END, time(), tzinfo=UTC) - first).days
+    commands = []
+    for _ in range(80):
+        at = first + timedelta(days=rng.randrange(7, days), seconds=rng.randrange(86_400))
+        commands.append(RegisterComplaint(
+            client_id=rng.choice(history.client_ids(before=at)),
+            text="Not happy with the last visit.", stage=rng.choice((*STAGES, None)),
+            channel=Channel.PHONE, occurred_at=at))
+    container.app.execute(commands, ingest.ACTOR)
 
 
 def test_complaints_per_month_in_sql_equal_the_row_count(store: Container) -> None:
