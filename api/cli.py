@@ -35,30 +35,42 @@ cli.add_typer(audit_cli, name="audit")
 console = Console(stderr=True)
 
 
-def _settings(**overrides: Any) -> Any:
+def _settings(*, kafka: bool | None = False, listen: bool = False, **overrides: Any) -> Any:
+    """Every setting checked before anything starts: its form, then whether the database (and
+    Kafka: `kafka=True` needs it, None checks it when set; and the API's address with `listen`)
+    answers. A bad one: one line naming the variable, the problem and a good value; exit 2."""
+    from infra.preflight import check_database, check_kafka, check_listen
     from infra.settings import SettingsError, load_settings
 
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
+        check_database(settings)
+        if kafka or (kafka is None and settings.kafka_bootstrap):
+            check_kafka(settings)
+        if listen:
+            check_listen(settings.host, settings.port)
     except SettingsError as error:
-        console.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
+        _fail("configuration error", str(error), 2)
+    return settings
 
 
 def _guarded(make: Callable[[], T]) -> T:
-    """Start-up failures (bad master key, unreachable database) end with a message, exit 2."""
+    """Start-up failures (bad master key, unreachable database) end with one line, exit 2."""
     from infra.crypto import MasterKeyError
+    from projections.replay import one_line
 
     try:
         return make()
     except MasterKeyError as error:
-        console.print(f"[red]master key error:[/red] {error}")
-        raise typer.Exit(2) from None
+        message = str(error)  # "CRM_MASTER_KEY is ..." reads "CRM_MASTER_KEY: is ..." like the rest
+        if message.startswith("CRM_MASTER_KEY "):
+            message = "CRM_MASTER_KEY: " + message.removeprefix("CRM_MASTER_KEY ")
+        _fail("configuration error", message, 2)
     except Exception as error:
         if type(error).__module__.startswith(("eventsourcing", "psycopg", "sqlalchemy",
                                               "sqlite3")):
-            console.print(f"[red]cannot open the store:[/red] {type(error).__name__}: {error}")
-            raise typer.Exit(2) from None
+            _fail("configuration error",
+                  f"CRM_DATABASE_URL: cannot open the store ({one_line(error)})", 2)
         raise
 
 
@@ -115,7 +127,7 @@ def serve(host: str = typer.Option(None, help="default CRM_HOST or 127.0.0.1"),
 
     from api.app import create_app
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, kafka=None, listen=True)
     app = _guarded(lambda: create_app(settings))
     console.print(f"[green]serving[/green] on http://{settings.host}:{settings.port} "
                   f"(docs at /docs; store {settings.database_url})")
@@ -449,7 +461,7 @@ def relay() -> None:
     """Publish the store's events to Kafka (crm.events.v1) until stopped (distributed mode)."""
     from consumers.main import run_relay
 
-    run_relay(_settings())
+    run_relay(_settings(kafka=True))
 
 
 @cli.command()
@@ -459,7 +471,7 @@ def consume(redrive: bool = typer.Option(False, help="re-apply parked events, th
     from consumers.main import run_consume
 
     if not redrive:
-        run_consume(_settings())
+        run_consume(_settings(kafka=True))
         return
     report = redrive_parked(_settings())
     console.print(f"re-driven: {len(report.redriven)}, still failing: {len(report.still_failing)}")
@@ -596,7 +608,7 @@ def ingest() -> None:
     """Execute commands other systems send on crm.ingest.v1 until stopped (docs/ingest.md)."""
     from consumers.integrations_main import run_ingest
 
-    run_ingest(_settings())
+    run_ingest(_settings(kafka=True))
 
 
 @cli.command()
