@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from consumers.cloudevents import decode
-from projections.base import Projection, Runner, positions, tracking, upsert
+from projections.base import Projection, Runner, Undecodable, positions, tracking, upsert
 from projections.deadletters import DEAD_LETTERS, dlq_metadata, parked_events
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,8 @@ def _read_parked(record: bytes, reader: Callable[[int, int], Sequence[tuple[int,
     found = [item for item in reader(position, 1) if item[0] == position]
     if not found:
         raise LookupError(f"no event at position {position} in the store")
+    if isinstance(found[0][1], Undecodable):  # still unreadable: an upcaster would fix it
+        raise ValueError(found[0][1].error)
     return found[0]
 
 

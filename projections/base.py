@@ -25,12 +25,14 @@ from sqlalchemy import (
     Delete,
     Dialect,
     Engine,
+    Index,
     Insert,
     MetaData,
     Select,
     String,
     Table,
     Update,
+    inspect,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -105,20 +107,31 @@ def shape_fingerprint(conn: Connection, projection: Projection) -> str:
     return hashlib.sha256("\n".join(ddl).encode()).hexdigest()
 
 
-def _match_shape(conn: Connection, projection: Projection) -> None:
+def _match_shape(conn: Connection, projection: Projection) -> list[Index]:
+    """Create (or re-create, when the code changed them) a projection's tables. Indexes of
+    tables created here are returned, not made: a bulk load fills the tables first and
+    indexes them after (Runner). Existing tables get any index they lack."""
     fingerprint = shape_fingerprint(conn, projection)
     row = conn.execute(select(shapes.c.fingerprint)
                        .where(shapes.c.projection == projection.name)).first()
-    if row is not None and row.fingerprint == fingerprint:
-        return
-    if row is not None:  # the code changed the tables: start this projection over
+    if row is not None and row.fingerprint != fingerprint:  # start this projection over
         for table in reversed(projection.tables):
             table.drop(conn, checkfirst=True)
         conn.execute(tracking.delete().where(tracking.c.projection == projection.name))
+    deferred: list[Index] = []
     for table in projection.tables:
-        table.create(conn, checkfirst=True)
-    upsert(conn, shapes, {"projection": projection.name, "fingerprint": fingerprint},
-           ["projection"])
+        schema = conn.get_execution_options().get("schema_translate_map", {}).get(
+            table.schema, table.schema)  # a copy in another schema (replay, blue/green)
+        if inspect(conn).has_table(table.name, schema=schema):
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                index.create(conn, checkfirst=True)  # an earlier bulk load may have stopped
+        else:
+            conn.execute(CreateTable(table))
+            deferred.extend(sorted(table.indexes, key=lambda i: str(i.name)))
+    if row is None or row.fingerprint != fingerprint:
+        upsert(conn, shapes, {"projection": projection.name, "fingerprint": fingerprint},
+               ["projection"])
+    return deferred
 
 
 class BatchingConnection:
@@ -341,9 +354,12 @@ class Runner:
         self.parked = 0
         metadata.create_all(engine, tables=[tracking, shapes])
         dlq_metadata.create_all(engine)
+        # Indexes of tables created here, made when the first catch-up ends (a bulk load).
+        self._deferred: list[Index] = []
+        self._catching_up = False
         with engine.begin() as conn:
             for projection in self.projections:
-                _match_shape(conn, projection)
+                self._deferred += _match_shape(conn, projection)
             for name in self._names:
                 upsert(conn, tracking, {"projection": name, "position": 0}, ["projection"],
                        replace=False)
@@ -378,19 +394,33 @@ class Runner:
 
     def _catch_up(self, stop: int | None, progress: Callable[[int], None] | None) -> int:
         applied = 0
-        while True:
-            start = self.position() + 1
-            page = self.reader(start, self.page_size)
-            if stop is not None:
-                page = [(n, e) for n, e in page if n <= stop]
-            if not page:
-                return applied
-            self.apply_page(page)
-            applied += len(page)
-            if progress is not None:
-                progress(len(page))
+        self._catching_up = True
+        try:
+            while True:
+                start = self.position() + 1
+                page = self.reader(start, self.page_size)
+                if stop is not None:
+                    page = [(n, e) for n, e in page if n <= stop]
+                if not page:
+                    self._make_indexes()
+                    return applied
+                self.apply_page(page)
+                applied += len(page)
+                if progress is not None:
+                    progress(len(page))
+        finally:
+            self._catching_up = False
+
+    def _make_indexes(self) -> None:
+        if self._deferred:
+            with self.engine.begin() as conn:
+                for index in self._deferred:
+                    index.create(conn, checkfirst=True)
+            self._deferred = []
 
     def apply_page(self, page: Sequence[tuple[int, Any]]) -> None:
+        if self._deferred and not self._catching_up:
+            self._make_indexes()  # pages from elsewhere (Kafka): no bulk load to wait for
         try:
             self._apply_together(page)
         except Exception as error:
