@@ -22,7 +22,7 @@ Data completeness checklist (score = share of items present, two decimals):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,18 +40,14 @@ from sqlalchemy import (
     Table,
     Uuid,
     bindparam,
-    case,
-    delete,
     select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain.catalogue import event_data, jsonable
 from domain.client import Client
-from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.base import UtcDateTime, metadata
 from projections.facts import FAR_FUTURE, known, percent
+from projections.fold import FoldProjection, Need, Rows
 from projections.personal import ERASED, Personal, erased_like, is_sealed, kept, kept_changes
 
 client_facts = Table(
@@ -148,7 +144,7 @@ def _scrub(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class ClientDirectory(Projection):
+class ClientDirectory(FoldProjection):
     """Profile facts of every client, and the current-profile index for list and search."""
 
     name = "client_directory"
@@ -159,78 +155,93 @@ class ClientDirectory(Projection):
 
     def __init__(self, personal: Personal) -> None:
         self.personal = personal
+        # Clients whose values the events of the coming page reveal (for the search words):
+        # gathered while the runner collects a page's needs, fetched at the page's first fold.
+        self._reveals: set[UUID] = set()
 
     def begin_page(self, page: Sequence[tuple[int, Any]]) -> None:
         self.personal.preload({e.originator_id for _p, e in page
                                if type(e).__name__ in _REVEALS})
 
-    def apply(self, conn: Connection, event: Any, position: int) -> None:
+    def needs(self, event: Any) -> Iterator[Need]:
         kind = type(event).__name__
         if kind not in self.FACTS or not isinstance(event, Client.Event):
             return
+        client_id = event.originator_id
+        if kind in _REVEALS:
+            self._reveals.add(client_id)
+        if kind == "ClientRegistered":  # writes whole rows only
+            return
+        yield Need(client_index, "client_id", client_id)
+        if kind in ("ClientReassigned", "ClientInterestNoted"):
+            return
+        yield Need(client_facts, "client_id", client_id)
+        if kind in ("ClientProfileUpdated", "ClientErased"):
+            yield Need(client_search, "client_id", client_id)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
+        if self._reveals:  # the page's keys in one round (what begin_page did)
+            self.personal.preload(self._reveals)
+            self._reveals = set()
+        kind = type(event).__name__
+        if kind not in self.FACTS or not isinstance(event, Client.Event):
+            return
+        client_id = event.originator_id
         # The erasure's reason is free text: only the fact that it happened is kept.
         data = {} if kind == "ClientErased" else jsonable(event_data(event))
         for name in type(event).PERSONAL:
             data[name] = kept(event, name)
         for name in type(event).PERSONAL_KEYS:
             data[name] = jsonable(kept_changes(event, name))
-        upsert(conn, client_facts, {
-            "client_id": event.originator_id, "version": event.originator_version, "type": kind,
+        rows.put(client_facts, {
+            "client_id": client_id, "version": event.originator_version, "type": kind,
             "data": data, "occurred_at": event.occurred_at, "recorded_at": event.timestamp,
-            "position": position}, ["client_id", "version"])
-        # Statements are built once and bound, so the runner can batch them across a page
-        # (projections.base.BatchingConnection); a registration reads nothing back.
-        if isinstance(event, Client.ClientRegistered):
-            state = fold(event.originator_id, [_Fact(kind, data, event.occurred_at, position)])
+            "position": position})
+        # `fold` below is the module's fold of a client's facts (ClientState), not this method.
+        if isinstance(event, Client.ClientRegistered):  # a registration reads nothing back
+            state = fold(client_id, [_Fact(kind, data, event.occurred_at, position,
+                                           event.timestamp)])
             assert state is not None
             score = completeness(state)
-            upsert(conn, client_index, {
-                "client_id": event.originator_id, "position": position, "kind": event.kind,
+            rows.put(client_index, {
+                "client_id": client_id, "position": position, "kind": event.kind,
                 "form": event.form, "name": data["name"], "tax_id": data["tax_id"],
                 "specialist_id": event.specialist_id, "registered_at": event.occurred_at,
                 "recorded_at": event.timestamp, "erased": False,
                 "completeness": {"score": score["score"], "missing": score["missing"]},
-                "facts_recorded_at": event.timestamp}, ["client_id"])
-            self._index_words(conn, event.originator_id, data["name"], data["tax_id"],
+                "facts_recorded_at": event.timestamp})
+            self._index_words(rows, client_id, data["name"], data["tax_id"],
                               data["phones"], data["emails"], fresh=True)
             return
         if isinstance(event, Client.ClientReassigned):
-            conn.execute(_REASSIGN, {"b_client": event.originator_id,
-                                     "b_specialist": event.specialist_id,
-                                     "b_recorded": event.timestamp})
+            _touch(rows, client_id, event.timestamp, specialist_id=event.specialist_id)
             return
         if kind == "ClientInterestNoted":  # completeness does not look at interests
-            conn.execute(_TOUCH, {"b_client": event.originator_id,
-                                  "b_recorded": event.timestamp})
+            _touch(rows, client_id, event.timestamp)
             return
         if kind == "ClientErased":
-            self._erase(conn, event.originator_id)
-        self._refresh(conn, event.originator_id, profile=kind == "ClientProfileUpdated")
+            self._erase(rows, client_id)
+        self._refresh(rows, client_id, profile=kind == "ClientProfileUpdated")
 
-    def _facts(self, conn: Connection, client_id: UUID) -> list[Any]:
-        return list(conn.execute(_FACTS_OF, {"b_client": client_id}))
-
-    def _refresh(self, conn: Connection, client_id: UUID, *, profile: bool = False) -> None:
+    def _refresh(self, rows: Rows, client_id: UUID, *, profile: bool = False) -> None:
         """From the client's facts, folded once: the stored completeness and the facts' latest
         record time; after a profile change (`profile`) also the listed profile and the search
         words."""
-        rows = self._facts(conn, client_id)
-        state = fold(client_id, rows)
+        facts = _facts(rows, client_id)
+        state = fold(client_id, facts)
         if state is None:
             return
         if profile:
-            conn.execute(_PROFILE, {"b_client": client_id, "b_kind": state.kind,
-                                    "b_form": state.form, "b_name": state.name,
-                                    "b_tax_id": state.tax_id})
-            self._index_words(conn, client_id, state.name, state.tax_id, state.phones,
+            rows.update(client_index, client_id, kind=state.kind, form=state.form,
+                        name=state.name, tax_id=state.tax_id)
+            self._index_words(rows, client_id, state.name, state.tax_id, state.phones,
                               state.emails)
         score = completeness(state)
-        conn.execute(_COMPLETENESS, {
-            "b_client": client_id,
-            "b_completeness": {"score": score["score"], "missing": score["missing"]},
-            "b_recorded": max(r.recorded_at for r in rows)})
+        rows.update(client_index, client_id,
+                    completeness={"score": score["score"], "missing": score["missing"]},
+                    facts_recorded_at=max(f.recorded_at for f in facts))
 
-    def _index_words(self, conn: Connection, client_id: UUID, name: Any, tax_id: Any,
+    def _index_words(self, rows: Rows, client_id: UUID, name: Any, tax_id: Any,
                      phones: list[Any], emails: list[Any], *, fresh: bool = False) -> None:
         """Replace the client's blind-index entries (the words are revealed in memory only;
         a `fresh` client has none yet)."""
@@ -238,59 +249,50 @@ class ClientDirectory(Projection):
         tokens = self.personal.blind(sorted(index_words(shown[0], shown[1], shown[2],
                                                         shown[3])))
         if not fresh:
-            conn.execute(_UNINDEX, {"b_client": client_id})
-        if tokens:
-            conn.execute(_INDEX[conn.dialect.name],
-                         [{"token": t, "client_id": client_id} for t in tokens])
+            rows.delete_where(client_search, "client_id", client_id)
+        for token in tokens:  # a token row offered again is the same row
+            rows.put(client_search, {"token": token, "client_id": client_id})
 
-    def _erase(self, conn: Connection, client_id: UUID) -> None:
+    def _erase(self, rows: Rows, client_id: UUID) -> None:
         """Scrub the personal values of the client's facts and index row (its kind and form,
         not personal, are already current), and drop its search words."""
-        for row in self._facts(conn, client_id):
-            scrubbed = _scrub(row.type, row.data)
-            if scrubbed != row.data:
-                conn.execute(update(client_facts).where(
-                    client_facts.c.client_id == client_id,
-                    client_facts.c.version == row.version).values(data=scrubbed))
-        conn.execute(update(client_index).where(client_index.c.client_id == client_id)
-                     .values(name=ERASED, tax_id=None, erased=True))
-        conn.execute(_UNINDEX, {"b_client": client_id})
+        for row in rows.where(client_facts, "client_id", client_id):
+            scrubbed = _scrub(row["type"], row["data"])
+            if scrubbed != row["data"]:
+                rows.update(client_facts, (client_id, row["version"]), data=scrubbed)
+        rows.update(client_index, client_id, name=ERASED, tax_id=None, erased=True)
+        rows.delete_where(client_search, "client_id", client_id)
+
+
+def _touch(rows: Rows, client_id: UUID, recorded_at: datetime, **changes: Any) -> None:
+    """Change the index row (if any) and move its facts' record time to `recorded_at` if
+    that is later."""
+    row = rows.get(client_index, client_id)
+    if row is None:
+        return
+    stored = row["facts_recorded_at"]
+    rows.update(client_index, client_id, **changes,
+                facts_recorded_at=recorded_at if stored < recorded_at else stored)
 
 
 @dataclass(frozen=True)
 class _Fact:
-    """A fact row's shape, for folding one fact without reading it back."""
+    """A fact row's shape, for folding facts held in memory (`fold` reads attributes)."""
 
     type: str
     data: dict[str, Any]
     occurred_at: datetime
     position: int
+    recorded_at: datetime
+
+
+def _facts(rows: Rows, client_id: UUID) -> list[_Fact]:
+    """The client's facts in version order."""
+    return [_Fact(r["type"], r["data"], r["occurred_at"], r["position"], r["recorded_at"])
+            for r in rows.where(client_facts, "client_id", client_id)]
 
 
 _REVEALS = frozenset({"ClientRegistered", "ClientProfileUpdated"})  # for the search words
-_RECORDED = bindparam("b_recorded", type_=UtcDateTime())
-# The later of the stored and the given record time.
-_LATER_RECORDED = case((client_index.c.facts_recorded_at < _RECORDED, _RECORDED),
-                       else_=client_index.c.facts_recorded_at)
-_REASSIGN = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
-             .values(specialist_id=bindparam("b_specialist", type_=Uuid()),
-                     facts_recorded_at=_LATER_RECORDED))
-_TOUCH = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
-          .values(facts_recorded_at=_LATER_RECORDED))
-_FACTS_OF = (select(client_facts).where(client_facts.c.client_id == bindparam("b_client"))
-             .order_by(client_facts.c.version))
-_COMPLETENESS = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
-                 .values(completeness=bindparam("b_completeness", type_=JSON()),
-                         facts_recorded_at=_RECORDED))
-_PROFILE = (update(client_index).where(client_index.c.client_id == bindparam("b_client"))
-            .values(kind=bindparam("b_kind", type_=String()),
-                    form=bindparam("b_form", type_=String()),
-                    name=bindparam("b_name", type_=JSON()),
-                    tax_id=bindparam("b_tax_id", type_=JSON())))
-# A token row offered again (an event applied a second time) is left as it is.
-_INDEX = {"sqlite": sqlite_insert(client_search).on_conflict_do_nothing(),
-          "postgresql": pg_insert(client_search).on_conflict_do_nothing()}
-_UNINDEX = delete(client_search).where(client_search.c.client_id == bindparam("b_client"))
 
 
 @dataclass
