@@ -9,6 +9,7 @@ Queries live beside the tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -27,14 +28,14 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    update,
 )
 
 from domain.activity import Contact, PlannedContact
 from domain.agreement import Agreement, Work
 from domain.client import Client
-from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.base import UtcDateTime, metadata
 from projections.facts import client_params, happened, known
+from projections.fold import FoldProjection, Need, Rows
 from projections.personal import kept
 
 contacts = Table(
@@ -108,88 +109,100 @@ works = Table(
     Column("feedback_actor", String(200)),
 )
 
-class Activity(Projection):
-    """Contacts, planned contacts, agreements and works of every client; entry delays."""
+class Activity(FoldProjection):
+    """Contacts, planned contacts, agreements and works of every client; entry delays.
+
+    Each entity's creation event writes its whole row (the columns of later changes empty: a
+    creation event is its aggregate's first, so no row exists before it); each later change
+    updates the row by its key, and an erasure blanks the client's free text."""
 
     name = "activity"
     tables = (contacts, planned_contacts, agreements, works)
 
-    def apply(self, conn: Connection, event: Any, position: int) -> None:
+    def needs(self, event: Any) -> Iterator[Need]:
+        kind = type(event).__name__
+        if kind in ("PlannedContactCompleted", "PlannedContactCancelled"):
+            yield Need(planned_contacts, "planned_contact_id", event.originator_id)
+        elif kind in ("AgreementFulfilled", "AgreementBroken"):
+            yield Need(agreements, "agreement_id", event.originator_id)
+        elif kind in ("WorkCompleted", "FeedbackReceived"):
+            yield Need(works, "work_id", event.originator_id)
+        elif kind == "ClientErased":
+            for table in (agreements, works, planned_contacts):
+                yield Need(table, "client_id", event.client_id)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
         handler = getattr(self, "_" + type(event).__name__, None)
         if handler is not None:
-            handler(conn, event)
+            handler(rows, event)
 
-    def _ContactLogged(self, conn: Connection, e: Contact.ContactLogged) -> None:
-        upsert(conn, contacts, {
+    def _ContactLogged(self, rows: Rows, e: Contact.ContactLogged) -> None:
+        rows.put(contacts, {
             "contact_id": e.originator_id, "client_id": e.client_id, "channel": e.channel,
             "direction": e.direction, "purpose": e.purpose, "topic": e.topic,
             "contact_person_id": e.contact_person_id, "specialist_id": e.specialist_id,
             "situation_id": e.situation_id, "planned_contact_id": e.planned_contact_id,
-            "occurred_at": e.occurred_at, "recorded_at": e.timestamp, "actor": e.actor},
-            ["contact_id"])
+            "occurred_at": e.occurred_at, "recorded_at": e.timestamp, "actor": e.actor})
 
-    def _ContactPlanned(self, conn: Connection, e: PlannedContact.ContactPlanned) -> None:
-        upsert(conn, planned_contacts, {
+    def _ContactPlanned(self, rows: Rows, e: PlannedContact.ContactPlanned) -> None:
+        rows.put(planned_contacts, {
             "planned_contact_id": e.originator_id, "client_id": e.client_id,
             "purpose": e.purpose, "due_at": e.due_at, "specialist_id": e.specialist_id,
             "note": kept(e, "note"), "planned_at": e.occurred_at, "recorded_at": e.timestamp,
-            "actor": e.actor}, ["planned_contact_id"])
+            "actor": e.actor, "closed_as": None, "closed_at": None,
+            "closed_recorded_at": None, "closed_actor": None, "contact_id": None})
 
-    def _close_planned(self, conn: Connection, e: Any, how: str, contact: UUID | None) -> None:
-        conn.execute(update(planned_contacts)
-                     .where(planned_contacts.c.planned_contact_id == e.originator_id)
-                     .values(closed_as=how, closed_at=e.occurred_at,
-                             closed_recorded_at=e.timestamp, closed_actor=e.actor,
-                             contact_id=contact))
+    def _close_planned(self, rows: Rows, e: Any, how: str, contact: UUID | None) -> None:
+        rows.update(planned_contacts, e.originator_id, closed_as=how, closed_at=e.occurred_at,
+                    closed_recorded_at=e.timestamp, closed_actor=e.actor, contact_id=contact)
 
-    def _PlannedContactCompleted(self, conn: Connection,
+    def _PlannedContactCompleted(self, rows: Rows,
                                  e: PlannedContact.PlannedContactCompleted) -> None:
-        self._close_planned(conn, e, "done", e.contact_id)
+        self._close_planned(rows, e, "done", e.contact_id)
 
-    def _PlannedContactCancelled(self, conn: Connection,
+    def _PlannedContactCancelled(self, rows: Rows,
                                  e: PlannedContact.PlannedContactCancelled) -> None:
-        self._close_planned(conn, e, "cancelled", None)
+        self._close_planned(rows, e, "cancelled", None)
 
-    def _AgreementMade(self, conn: Connection, e: Agreement.AgreementMade) -> None:
-        upsert(conn, agreements, {
+    def _AgreementMade(self, rows: Rows, e: Agreement.AgreementMade) -> None:
+        rows.put(agreements, {
             "agreement_id": e.originator_id, "client_id": e.client_id, "text": kept(e, "text"),
             "due_at": e.due_at, "contact_id": e.contact_id, "made_at": e.occurred_at,
-            "recorded_at": e.timestamp, "actor": e.actor}, ["agreement_id"])
+            "recorded_at": e.timestamp, "actor": e.actor, "outcome": None,
+            "outcome_at": None, "outcome_recorded_at": None, "outcome_actor": None})
 
-    def _agreement_closed(self, conn: Connection, e: Any, outcome: str) -> None:
-        conn.execute(update(agreements).where(agreements.c.agreement_id == e.originator_id)
-                     .values(outcome=outcome, outcome_at=e.occurred_at,
-                             outcome_recorded_at=e.timestamp, outcome_actor=e.actor))
+    def _agreement_closed(self, rows: Rows, e: Any, outcome: str) -> None:
+        rows.update(agreements, e.originator_id, outcome=outcome, outcome_at=e.occurred_at,
+                    outcome_recorded_at=e.timestamp, outcome_actor=e.actor)
 
-    def _AgreementFulfilled(self, conn: Connection, e: Agreement.AgreementFulfilled) -> None:
-        self._agreement_closed(conn, e, "fulfilled")
+    def _AgreementFulfilled(self, rows: Rows, e: Agreement.AgreementFulfilled) -> None:
+        self._agreement_closed(rows, e, "fulfilled")
 
-    def _AgreementBroken(self, conn: Connection, e: Agreement.AgreementBroken) -> None:
-        self._agreement_closed(conn, e, "broken")
+    def _AgreementBroken(self, rows: Rows, e: Agreement.AgreementBroken) -> None:
+        self._agreement_closed(rows, e, "broken")
 
-    def _WorkAssigned(self, conn: Connection, e: Work.WorkAssigned) -> None:
-        upsert(conn, works, {
+    def _WorkAssigned(self, rows: Rows, e: Work.WorkAssigned) -> None:
+        rows.put(works, {
             "work_id": e.originator_id, "client_id": e.client_id, "text": kept(e, "text"),
             "due_at": e.due_at, "assignee": e.assignee, "assigned_at": e.occurred_at,
-            "recorded_at": e.timestamp, "actor": e.actor}, ["work_id"])
+            "recorded_at": e.timestamp, "actor": e.actor, "completed_at": None,
+            "completed_recorded_at": None, "completed_actor": None, "rating": None,
+            "feedback_at": None, "feedback_recorded_at": None, "feedback_actor": None})
 
-    def _WorkCompleted(self, conn: Connection, e: Work.WorkCompleted) -> None:
-        conn.execute(update(works).where(works.c.work_id == e.originator_id).values(
-            completed_at=e.occurred_at, completed_recorded_at=e.timestamp,
-            completed_actor=e.actor))
+    def _WorkCompleted(self, rows: Rows, e: Work.WorkCompleted) -> None:
+        rows.update(works, e.originator_id, completed_at=e.occurred_at,
+                    completed_recorded_at=e.timestamp, completed_actor=e.actor)
 
-    def _FeedbackReceived(self, conn: Connection, e: Work.FeedbackReceived) -> None:
-        conn.execute(update(works).where(works.c.work_id == e.originator_id).values(
-            rating=e.rating, feedback_at=e.occurred_at, feedback_recorded_at=e.timestamp,
-            feedback_actor=e.actor))
+    def _FeedbackReceived(self, rows: Rows, e: Work.FeedbackReceived) -> None:
+        rows.update(works, e.originator_id, rating=e.rating, feedback_at=e.occurred_at,
+                    feedback_recorded_at=e.timestamp, feedback_actor=e.actor)
 
-    def _ClientErased(self, conn: Connection, e: Client.ClientErased) -> None:
+    def _ClientErased(self, rows: Rows, e: Client.ClientErased) -> None:
         # Free text about the client goes; the facts (dates, outcomes) stay for the controls.
         cid = e.client_id
-        conn.execute(update(agreements).where(agreements.c.client_id == cid).values(text=None))
-        conn.execute(update(works).where(works.c.client_id == cid).values(text=None))
-        conn.execute(update(planned_contacts).where(planned_contacts.c.client_id == cid)
-                     .values(note=None))
+        rows.update_where(agreements, "client_id", cid, text=None)
+        rows.update_where(works, "client_id", cid, text=None)
+        rows.update_where(planned_contacts, "client_id", cid, note=None)
 
 
 # -- queries ------------------------------------------------------------------------------------

@@ -13,25 +13,24 @@ started after those instants reads them instead of the client's activity rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Column,
-    Connection,
     Index,
     Numeric,
     String,
     Table,
     Uuid,
-    bindparam,
-    case,
-    update,
 )
 
 from domain.activity import Contact
 from domain.client import Client
 from domain.service import WorkOrder
-from projections.base import Projection, UtcDateTime, metadata, upsert
+from projections.base import UtcDateTime, metadata
+from projections.fold import FoldProjection, Need, Rows
 
 segment_clients = Table(
     "seg_clients", metadata,
@@ -69,47 +68,48 @@ segment_activity = Table(
 )
 
 
-def _running_max(column: Any, instant: str, kind: str | None = None) -> Any:
-    """`column`, or the bound `instant` when that is later (and the event is of `kind`)."""
-    value = bindparam(instant, type_=UtcDateTime)
-    later = column.is_(None) | (column < value)
-    if kind is not None:
-        later = (bindparam("b_kind", type_=String) == kind) & later
-    return case((later, value), else_=column)
+def _later(current: datetime | None, instant: datetime) -> datetime | None:
+    """`current`, or `instant` when that is later (a running maximum; NULL is no value yet)."""
+    return instant if current is None or current < instant else current
 
 
-_c = segment_clients.c
-# Built once: one statement for every activity event, so the batching connection sends runs of
-# them as one executemany.
-_ADVANCE = (update(segment_clients).where(_c.client_id == bindparam("b_client", type_=Uuid))
-            .values(last_visit_at=_running_max(_c.last_visit_at, "b_occurred", "visit"),
-                    last_contact_at=_running_max(_c.last_contact_at, "b_occurred", "contact"),
-                    last_at=_running_max(_c.last_at, "b_occurred"),
-                    activity_recorded_at=_running_max(_c.activity_recorded_at, "b_recorded")))
-
-
-class Segments(Projection):
+class Segments(FoldProjection):
     """The facts segments, the loyalty-value matrix and segment transitions are computed from."""
 
     name = "segments"
     tables = (segment_clients, segment_activity)
 
-    def apply(self, conn: Connection, event: Any, position: int) -> None:
+    def needs(self, event: Any) -> Iterator[Need]:
+        if isinstance(event, (WorkOrder.WorkOrderClosed, Contact.ContactLogged)):
+            yield Need(segment_clients, "client_id", event.client_id)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
         if isinstance(event, Client.ClientRegistered):
-            upsert(conn, segment_clients, {
+            # A client's first event: no row exists before it, so the maxima start empty.
+            rows.put(segment_clients, {
                 "client_id": event.originator_id, "registered_at": event.occurred_at,
-                "recorded_at": event.timestamp}, ["client_id"])
+                "recorded_at": event.timestamp, "last_visit_at": None,
+                "last_contact_at": None, "last_at": None, "activity_recorded_at": None})
         elif isinstance(event, WorkOrder.WorkOrderClosed):
-            self._activity(conn, event, "visit", amount=event.amount, currency=event.currency)
+            self._activity(rows, event, "visit", amount=event.amount, currency=event.currency)
         elif isinstance(event, Contact.ContactLogged):
-            self._activity(conn, event, "contact", amount=None, currency=None)
+            self._activity(rows, event, "contact", amount=None, currency=None)
 
     @staticmethod
-    def _activity(conn: Connection, e: Any, kind: str, **money: Any) -> None:
-        upsert(conn, segment_activity, {
+    def _activity(rows: Rows, e: Any, kind: str, **money: Any) -> None:
+        rows.put(segment_activity, {
             "source_id": e.originator_id, "client_id": e.client_id, "kind": kind,
-            "occurred_at": e.occurred_at, "recorded_at": e.timestamp, **money}, ["source_id"])
+            "occurred_at": e.occurred_at, "recorded_at": e.timestamp, **money})
         # The client registered earlier in the store (a contact or work order needs a live
-        # client), so its row exists.
-        conn.execute(_ADVANCE, {"b_client": e.client_id, "b_kind": kind,
-                                "b_occurred": e.occurred_at, "b_recorded": e.timestamp})
+        # client), so its row exists; if not, nothing changes (as an UPDATE of no row).
+        client = rows.get(segment_clients, e.client_id)
+        if client is None:
+            return
+        occurred = e.occurred_at
+        rows.update(segment_clients, e.client_id,
+                    last_visit_at=(_later(client["last_visit_at"], occurred) if kind == "visit"
+                                   else client["last_visit_at"]),
+                    last_contact_at=(_later(client["last_contact_at"], occurred)
+                                     if kind == "contact" else client["last_contact_at"]),
+                    last_at=_later(client["last_at"], occurred),
+                    activity_recorded_at=_later(client["activity_recorded_at"], e.timestamp))
