@@ -24,8 +24,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from projections.base import Projection
 
@@ -129,7 +127,11 @@ class Rows:
             raise FoldError(f"{table.name}: rows where {column} = {value!r} read but not "
                             "declared in needs()")
         keys = state.index(column).get(value, ())
-        return [state.rows[k] for k in sorted(keys, key=_sortable)]
+        try:
+            ordered = sorted(keys)
+        except TypeError:  # None among the key values
+            ordered = sorted(keys, key=_sortable)
+        return [state.rows[k] for k in ordered]
 
     def put(self, table: Table, row: Row) -> None:
         """Insert or replace a whole row (every column given)."""
@@ -230,7 +232,7 @@ class Rows:
         queries = 0
         for (table, column), values in wanted.items():
             state = self._tables[table]
-            ordered = sorted(values, key=_sortable)
+            ordered = list(values)
             for start in range(0, len(ordered), LOAD_CHUNK):
                 chunk = ordered[start:start + LOAD_CHUNK]
                 queries += 1
@@ -250,12 +252,12 @@ class Rows:
             if state.deleted:
                 conn.execute(_deleter(table), [
                     {f"k_{c}": v for c, v in zip(state.key_columns, key, strict=True)}
-                    for key in sorted(state.deleted, key=_sortable)])
+                    for key in state.deleted])
                 statements += 1
                 state.deleted.clear()
             if state.dirty:
-                rows = [state.rows[k] for k in sorted(state.dirty, key=_sortable)]
-                conn.execute(_upserter(table, conn.dialect.name), rows)
+                rows = state.rows
+                _upsert(conn, table, [rows[k] for k in state.dirty])
                 statements += 1
                 state.dirty.clear()
         return statements
@@ -273,7 +275,6 @@ def _sortable(value: Any) -> Any:
 
 _LOADERS: dict[tuple[Table, str], Any] = {}
 _DELETERS: dict[Table, Any] = {}
-_UPSERTERS: dict[tuple[Table, str], Any] = {}
 
 
 def _loader(table: Table, column: str) -> Any:
@@ -293,16 +294,61 @@ def _deleter(table: Table) -> Any:
     return stmt
 
 
-def _upserter(table: Table, dialect: str) -> Any:
-    stmt = _UPSERTERS.get((table, dialect))
-    if stmt is None:
-        insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-        keys = [c.name for c in table.primary_key.columns]
-        updates = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
-        stmt = (insert.on_conflict_do_update(index_elements=keys, set_=updates) if updates
-                else insert.on_conflict_do_nothing(index_elements=keys))
-        _UPSERTERS[(table, dialect)] = stmt
-    return stmt
+class _Upsert(NamedTuple):
+    sql: str
+    names: tuple[str, ...]
+    # (column index, bind processor) for the columns whose values the driver cannot take as is
+    processors: tuple[tuple[int, Any], ...]
+
+
+def _upsert(conn: Connection, table: Table, rows: list[Row]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE for every row, as one DB-API executemany.
+
+    SQLAlchemy's executemany builds a parameter dict per row through its compiled-statement
+    machinery; that was half the cost of a rebuild. Here each column's bind processor (the
+    same the ORM layer would apply: UTC instants, UUIDs, JSON, decimals) is applied directly
+    and the rows go to the driver as tuples, inside the connection's transaction."""
+    dialect = conn.dialect
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    schema = translate.get(table.schema, table.schema)
+    cache_key = (table, dialect.name, schema)
+    plan = _UPSERTS.get(cache_key)
+    if plan is None:
+        plan = _plan_upsert(table, dialect, schema)
+        _UPSERTS[cache_key] = plan
+    names, processors = plan.names, plan.processors
+    params = []
+    for row in rows:
+        values = [row[n] for n in names]
+        for i, process in processors:
+            value = values[i]
+            if value is not None:
+                values[i] = process(value)
+        params.append(values)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(plan.sql, params)
+    finally:
+        cursor.close()
+
+
+def _plan_upsert(table: Table, dialect: Any, schema: str | None) -> _Upsert:
+    names = tuple(c.name for c in table.columns)
+    keys = [c.name for c in table.primary_key.columns]
+    quote = dialect.identifier_preparer.quote
+    target = (f"{quote(schema)}." if schema else "") + quote(table.name)
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    updates = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in names if n not in keys)
+    conflict = ", ".join(quote(k) for k in keys)
+    sql = (f"INSERT INTO {target} ({', '.join(quote(n) for n in names)}) "
+           f"VALUES ({', '.join([mark] * len(names))}) ON CONFLICT ({conflict}) "
+           + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING"))
+    processors = tuple((i, process) for i, column in enumerate(table.columns)
+                       if (process := column.type._cached_bind_processor(dialect)) is not None)
+    return _Upsert(sql, names, processors)
+
+
+_UPSERTS: dict[tuple[Table, str, str | None], _Upsert] = {}
 
 
 class FoldProjection(Projection):
