@@ -11,27 +11,23 @@ import hashlib
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
     DateTime,
-    Delete,
     Dialect,
     Engine,
     Index,
-    Insert,
     MetaData,
-    Select,
     String,
     Table,
-    Update,
     inspect,
     select,
 )
@@ -39,8 +35,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.schema import CreateIndex, CreateTable
-from sqlalchemy.sql.selectable import Alias, Join, Subquery
-from sqlalchemy.sql.util import find_tables
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
@@ -134,116 +128,6 @@ def _match_shape(conn: Connection, projection: Projection) -> list[Index]:
     return deferred
 
 
-class BatchingConnection:
-    """A connection for `Projection.apply` that sends runs of one write statement as one
-    executemany, with the same effect as executing them one by one.
-
-    Each write (INSERT, upsert, UPDATE, DELETE executed with parameters) that names
-    only its own table is held in that table's queue while the next writes to the table use the
-    same statement; any other write to the table first sends the queue, so each table sees its
-    writes in the order they were made. Writes to different tables commute (read-model tables
-    have no foreign keys or triggers). Anything else (a read, a statement touching other tables,
-    any other use of the connection) sends every queue first, so a read inside `apply` sees
-    all earlier writes. The owner calls `flush` before leaving the transaction.
-
-    Per-statement execution dominated projection time (SQLAlchemy's per-call work: compile cache
-    lookup, parameter processing, result setup); executemany pays it once per run.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.dialect = conn.dialect
-        # table -> (statement, parameter names, queued parameter sets)
-        self._queues: dict[Table, tuple[Any, tuple[str, ...], list[Mapping[str, Any]]]] = {}
-
-    def as_connection(self) -> Connection:
-        # Projections are typed against Connection; this object stands in for one.
-        return cast(Connection, self)
-
-    def execute(self, statement: Any, parameters: Any = None, **kw: Any) -> Any:
-        rows = ([parameters] if isinstance(parameters, Mapping)
-                else parameters if isinstance(parameters, list) and parameters
-                and all(isinstance(p, Mapping) for p in parameters) else None)
-        table = _own_table(statement) if rows is not None and not kw else None
-        if table is None or rows is None:
-            read = _read_tables(statement) if not kw else None
-            if read is None:
-                self.flush()
-            else:  # a plain read sees every earlier write to the tables it reads
-                for pending in [t for t in self._queues if t in read]:
-                    self._send(pending)
-            return self._conn.execute(statement, parameters, **kw)
-        names = tuple(rows[0])
-        if any(tuple(p) != names for p in rows):  # executemany needs one set of names
-            self.flush()
-            return self._conn.execute(statement, parameters, **kw)
-        queued = self._queues.get(table)
-        if queued is not None and (queued[0] is not statement or queued[1] != names):
-            self._send(table)
-            queued = None
-        if queued is None:
-            self._queues[table] = (statement, names, list(rows))
-        else:
-            queued[2].extend(rows)
-        return None  # projections never use a write's result (nothing to return yet)
-
-    def flush(self) -> None:
-        for table in list(self._queues):
-            self._send(table)
-
-    def _send(self, table: Table) -> None:
-        statement, _names, rows = self._queues.pop(table)
-        self._conn.execute(statement, rows[0] if len(rows) == 1 else rows)
-
-    def __getattr__(self, name: str) -> Any:
-        self.flush()
-        return getattr(self._conn, name)
-
-
-def _own_table(statement: Any) -> Table | None:
-    """The table of a write that reads and writes only that table, else None (not batched)."""
-    key = id(statement)
-    found = _OWN_TABLES.get(key)
-    if found is not None and found[0] is statement:
-        return found[1]
-    table: Table | None = None
-    if isinstance(statement, (Insert, Update, Delete)) and isinstance(statement.table, Table):
-        named = {t for t in find_tables(statement, include_crud=True, include_joins=True,
-                                        include_selects=True)}
-        if named <= {statement.table}:
-            table = statement.table
-    if len(_OWN_TABLES) > 4096:  # statements built per call would grow it without bound
-        _OWN_TABLES.clear()
-    _OWN_TABLES[key] = (statement, table)  # the entry keeps the statement (and its id) alive
-    return table
-
-
-_OWN_TABLES: dict[int, tuple[Any, Table | None]] = {}
-
-
-def _read_tables(statement: Any) -> frozenset[Table] | None:
-    """The tables a SELECT reads (None for anything else: every queue is sent first)."""
-    if not isinstance(statement, Select):
-        return None
-    key = id(statement)
-    found = _READ_TABLES.get(key)
-    if found is not None and found[0] is statement:
-        return found[1]
-    found_in = find_tables(statement, include_joins=True, include_selects=True,
-                           include_aliases=True)
-    tables: frozenset[Table] | None = frozenset(t for t in found_in if isinstance(t, Table))
-    if not tables or not all(isinstance(t, (Table, Select, Join, Alias, Subquery))
-                             for t in found_in):
-        tables = None  # something it reads is not a plain table: send every queue
-    if len(_READ_TABLES) > 4096:
-        _READ_TABLES.clear()
-    _READ_TABLES[key] = (statement, tables)
-    return tables
-
-
-_READ_TABLES: dict[int, tuple[Any, frozenset[Table] | None]] = {}
-
-
 @dataclass(frozen=True)
 class Undecodable:
     """A stored event this code cannot read (an unknown type, state that does not decode):
@@ -261,7 +145,8 @@ Reader = Callable[[int, int], Sequence[tuple[int, Any]]]
 
 
 class Projection(ABC):
-    """A read model: `apply` folds one event into its tables inside the caller's transaction."""
+    """A read model: its name, tables and code version. Every projection folds its events in
+    memory (projections.fold.FoldProjection); `apply` takes one event on its own."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
@@ -269,9 +154,6 @@ class Projection(ABC):
 
     @abstractmethod
     def apply(self, conn: Connection, event: Any, position: int) -> None: ...
-
-    def begin_page(self, page: Sequence[tuple[int, Any]]) -> None:  # noqa: B027 (optional hook)
-        """Called before a page is applied (e.g. to fetch what its events need at once)."""
 
 
 def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Iterable[str], *,
@@ -315,9 +197,8 @@ def positions(conn: Connection, names: Iterable[str] | None = None, *,
 class Runner:
     """Feeds events from a reader into projections; each page is one transaction.
 
-    Fold projections (projections.fold) keep their rows in memory between pages and write each
-    page's changes in bulk; other projections apply event by event through a batching
-    connection. An event a projection cannot apply is parked for that projection alone
+    Projections (projections.fold) keep their rows in memory between pages and write each
+    page's changes in bulk. An event a projection cannot apply is parked for that projection alone
     (projections.deadletters) and the projection goes on with the next event: a failure
     inside a fold is taken back in memory; a failure while writing sends the page again, one
     transaction per projection and event, to find and park the event that fails.
@@ -341,9 +222,11 @@ class Runner:
         # Called when an event is parked: (projection name, position, event, error).
         self.on_park: Callable[[str, int, Any, BaseException], None] | None = None
         self._lock = threading.Lock()
-        self._rows: dict[str, fold.Rows] = {
-            p.name: fold.Rows(p.tables) for p in self.projections
-            if isinstance(p, fold.FoldProjection)}
+        for projection in self.projections:
+            if not isinstance(projection, fold.FoldProjection):
+                raise TypeError(f"{projection.name}: projections fold (projections.fold)")
+        self._rows: dict[str, fold.Rows] = {p.name: fold.Rows(p.tables)
+                                            for p in self.projections}
         # The position this runner last committed per projection: any other value at the
         # start of a page means another writer moved it, and the rows held are stale.
         self._committed: dict[str, int] = {}
@@ -435,26 +318,13 @@ class Runner:
         """The whole page, every projection, one transaction (the usual case)."""
         with self.engine.begin() as conn:
             seen = positions(conn, self._names, lock=True)
-            batched = BatchingConnection(conn)
             moved: dict[str, int] = {}
             for projection in self.projections:
                 done = seen.get(projection.name, 0)
                 todo = [(p, e) for p, e in page if p > done]  # redeliveries are recognised here
                 if not todo:
                     continue
-                rows = self._rows.get(projection.name)
-                if rows is not None:
-                    self._fold(conn, projection, rows, todo, done)
-                else:
-                    projection.begin_page(todo)
-                    for position, event in todo:
-                        if isinstance(event, Undecodable):
-                            batched.flush()
-                            self._park(conn, projection.name, position, event,
-                                       ValueError(event.error))
-                            continue
-                        projection.apply(batched.as_connection(), event, position)
-                    batched.flush()
+                self._fold(conn, projection, self._rows[projection.name], todo, done)
                 last = todo[-1][0]
                 upsert(conn, tracking, {"projection": projection.name, "position": last},
                        ["projection"])
@@ -509,14 +379,7 @@ class Runner:
             done = positions(conn, [projection.name], lock=True).get(projection.name, 0)
             if position <= done:
                 return
-            rows = self._rows.get(projection.name)
-            if rows is not None:
-                self._fold(conn, projection, rows, [(position, event)], done)
-            elif isinstance(event, Undecodable):
-                raise ValueError(event.error)
-            else:
-                projection.begin_page([(position, event)])
-                projection.apply(conn, event, position)
+            self._fold(conn, projection, self._rows[projection.name], [(position, event)], done)
             upsert(conn, tracking, {"projection": projection.name, "position": position},
                    ["projection"])
         self._committed[projection.name] = position

@@ -11,7 +11,7 @@ from uuid import UUID
 import orjson
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import BigInteger, Column, Connection, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, select
 from sqlalchemy.exc import OperationalError
 
 from consumers import dlq
@@ -20,7 +20,8 @@ from consumers.dlq import RetryPolicy, is_transient
 from consumers.projector import wait_for_position
 from domain.base import event_id_of
 from infra.eventstore import notification_reader
-from projections.base import Projection, positions
+from projections.base import positions
+from projections.fold import FoldProjection, Rows
 from projections.history import ClientHistory, client_events
 from tests.integration.bus_support import (
     DEADLINE_S,
@@ -45,19 +46,19 @@ fussy_rows = Table("test_fussy_rows", fussy_metadata,
                    Column("topic", String(100), nullable=False))
 
 
-class Fussy(Projection):
+class Fussy(FoldProjection):
     """A test-only projection with a bug: it chokes on contacts about 'poison'."""
 
     name = "test_fussy"
     tables = (fussy_rows,)
     broken = True
 
-    def apply(self, conn: Connection, event: Any, position: int) -> None:
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
         if type(event).__name__ != "ContactLogged":
             return
         if self.broken and event.topic == "poison":
             raise ValueError("cannot digest poison")
-        conn.execute(fussy_rows.insert().values(position=position, topic=event.topic))
+        rows.put(fussy_rows, {"position": position, "topic": event.topic})
 
 
 def dead_letters(projection: str) -> float:

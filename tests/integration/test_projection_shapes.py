@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, create_engine, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
 
 from projections.base import Projection, Runner, positions
+from projections.fold import FoldProjection, Rows
 
 EVENTS = [(1, "a"), (2, "b"), (3, "c")]
 
@@ -22,15 +23,15 @@ def make(version: int) -> Projection:
         columns.append(Column("upper", String(10)))
     table = Table("shape_demo", MetaData(), *columns)
 
-    class Demo(Projection):
+    class Demo(FoldProjection):
         name = "shape_demo"
         tables = (table,)
 
-        def apply(self, conn: Connection, event: Any, position: int) -> None:
+        def fold(self, rows: Rows, event: Any, position: int) -> None:
             row = {"position": position, "value": event}
             if version == 2:
                 row["upper"] = event.upper()
-            conn.execute(table.insert().values(**row))
+            rows.put(table, row)
 
     return Demo()
 
