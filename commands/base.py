@@ -283,10 +283,13 @@ class UnitOfWork:
         return agg
 
     def check_order(self, occurred_at: datetime) -> None:
-        """Business order: a command is not dated before the client it concerns was registered,
-        nor before any client record it names or changes began (a work order closed before it
-        was opened, a contact answering a situation not yet opened). Reference data (no client)
-        keeps its own time line and is not compared."""
+        """Business order: a command is not dated before any record of the client it changes or
+        names began (a work order closed before it was opened, a complaint about a visit not yet
+        made, a contact answering a situation not yet opened).
+
+        Not compared: the client's registration (it records when the CRM learned of the client,
+        which can be after the history entered for it, and cannot be re-dated: see
+        docs/decisions.md), and reference data (no client), which keeps its own time line."""
         for agg in self.touched.values():
             if agg.client_id is not None:
                 agg.ensure_not_before(occurred_at)

@@ -28,7 +28,9 @@ class CrmAggregate(Aggregate):
         # Business time of the stream's first event (assigned on every load: Created.mutate).
         started_at: datetime
 
-    STARTED_AS: ClassVar[str] = "began"  # for messages: "the client it concerns was registered"
+    STARTED_AS: ClassVar[str] = "began"  # for messages: "the work order it concerns was opened"
+    # Whether later events may not be dated before the first (docs/decisions.md, issue 15).
+    ORDERED_FROM_START: ClassVar[bool] = True
 
     class Event(Aggregate.Event):
         client_id: UUID | None
@@ -66,7 +68,7 @@ class CrmAggregate(Aggregate):
         """Business order: nothing is dated before the record it concerns began (checked when
         a command runs, never on replay, so old histories still load)."""
         started: datetime | None = getattr(self, "started_at", None)
-        if started is not None and occurred_at < started:
+        if self.ORDERED_FROM_START and started is not None and occurred_at < started:
             raise InvalidValueError(
                 f"lies before the {_kind(self)} it concerns {self.STARTED_AS} "
                 f"({started.isoformat()})", field="occurred_at")

@@ -16,7 +16,10 @@ PERSON_FIELDS = ("name", "role", "phones", "emails", "notes")
 class Client(CrmAggregate):
     """A client's identity, profile, assignment and contact persons. Erasure is terminal."""
 
-    STARTED_AS = "was registered"
+    # Registration records when the CRM learned of the client; history from before it (an
+    # import, a visit entered after the walk-in was registered) is legitimate, and the
+    # registration cannot be re-dated, so its time bounds nothing (docs/decisions.md).
+    ORDERED_FROM_START = False
 
     class ClientRegistered(CrmAggregate.Created):
         kind: str

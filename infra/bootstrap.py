@@ -25,7 +25,7 @@ from infra.crypto import (
     parse_master_key,
     scrub,
 )
-from infra.db import make_engine
+from infra.db import make_engine, schema_lock
 from infra.eventstore import (
     max_position,
     notification_reader,
@@ -66,26 +66,37 @@ class Container:
 def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
           new_id: Callable[[], UUID] = uuid4, start_follower: bool = True) -> Container:
     engine = make_engine(read_model_url(settings))
-    keyring = Keyring(engine, master_key(settings), clock)
-    app = CrmApplication(store_env(settings), clock=clock, new_id=new_id,
-                         mapper_wrapper=lambda inner: PersonalDataMapper(inner, keyring))
-    app.position_of = position_lookup(app)
-    app.before_save = lambda events: keyring.ensure_keys(_sealed_for(events))
-    keys = KeyStore(engine)
-    if settings.bootstrap_admin_key and not keys.has_admin():
-        keys.create("bootstrap-admin", Role.ADMIN, clock(), token=settings.bootstrap_admin_key)
-    runner = Runner(engine, all_projections(keyring), notification_reader(app))
-    runner.after_page = lambda page: _scrub_after_erasure(engine, runner, page)
-    follower = EmbeddedFollower(runner)
-    app.saved_listeners.append(follower.notify)
-    app.saved_listeners.append(lambda _p, events: _shred_erased(keyring, events))
-    # Alerts fire when a clock runs out; the default calendar is Mon-Fri 09-18 in CRM_TIMEZONE.
-    alerts = AlertScheduler(engine, clock, ReactionPolicy(
-        BusinessCalendar.default(settings.timezone), calendar_id("default")),
-        wait_for=follower.wait_for)
-    app.saved_listeners.append(alerts.notify)
+    # Everything that creates or reshapes tables (event store, keys, read models, tracking,
+    # dead letters, alerts, the indexes made after the first catch-up), the master key file and
+    # the bootstrap admin key is set up by one process at a time: replicas started together on
+    # an empty database all come up.
+    with schema_lock(engine):
+        keyring = Keyring(engine, master_key(settings), clock)
+        app = CrmApplication(store_env(settings), clock=clock, new_id=new_id,
+                             mapper_wrapper=lambda inner: PersonalDataMapper(inner, keyring))
+        app.position_of = position_lookup(app)
+        app.before_save = lambda events: keyring.ensure_keys(_sealed_for(events))
+        keys = KeyStore(engine)
+        if settings.bootstrap_admin_key and not keys.has_admin():
+            keys.create("bootstrap-admin", Role.ADMIN, clock(),
+                        token=settings.bootstrap_admin_key)
+        runner = Runner(engine, all_projections(keyring), notification_reader(app))
+        runner.after_page = lambda page: _scrub_after_erasure(engine, runner, page)
+        follower = EmbeddedFollower(runner)
+        app.saved_listeners.append(follower.notify)
+        app.saved_listeners.append(lambda _p, events: _shred_erased(keyring, events))
+        # Alerts fire when a clock runs out; the default calendar is Mon-Fri 09-18 in
+        # CRM_TIMEZONE.
+        alerts = AlertScheduler(engine, clock, ReactionPolicy(
+            BusinessCalendar.default(settings.timezone), calendar_id("default")),
+            wait_for=follower.wait_for)
+        app.saved_listeners.append(alerts.notify)
+        if start_follower:
+            # The first catch-up also makes the indexes of the tables just created (after the
+            # bulk load): part of the set-up another replica must not race. A replica that
+            # waited finds the read models current and catches up in no time.
+            follower.start_up()
     if start_follower:
-        follower.start_up()
         follower.start()
         alerts.start()
     return Container(settings, clock, app, engine, keys, runner, follower, keyring, alerts)

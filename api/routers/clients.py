@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from api.deps import PersonalReader, ServicesDep, reveal
 from api.routers.read_params import AsOf, At, moments
 from api.schemas import PROBLEM_RESPONSES, Actor, EventOut, EventPage
+from commands.base import Instant
 from domain.base import event_id_of
 from domain.catalogue import event_data, jsonable
 from projections.card import card as card_query
@@ -56,7 +56,7 @@ def client_card(request: Request, client_id: UUID, svc: ServicesDep, _who: Perso
 def client_events(client_id: UUID, svc: ServicesDep, _who: PersonalReader,
                   cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
                   limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                  as_of: Annotated[datetime | None, Query(
+                  as_of: Annotated[Instant | None, Query(
                       description="Only events recorded at or before this moment.")] = None,
                   min_position: MinPosition = None) -> EventPage:
     """The client's history in store order, with both times and the actor of every event."""

@@ -7,17 +7,19 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Query, Request
-from pydantic import AwareDatetime
 
-At = Annotated[AwareDatetime | None, Query(
-    description="The business moment described (RFC 3339 with offset); default now.")]
-AsOf = Annotated[AwareDatetime | None, Query(
+from commands.base import Instant
+from domain.values import EARLIEST_YEAR, LATEST_YEAR
+
+# Reads take the instants writes take (commands.base.Instant: years 1900 to 2999 as written), so
+# whatever was recorded can be asked about, and month and day arithmetic has room either side.
+At = Annotated[Instant | None, Query(
+    description="The business moment described (RFC 3339 with offset, years "
+                f"{EARLIEST_YEAR} to {LATEST_YEAR}); default now.")]
+AsOf = Annotated[Instant | None, Query(
     description="Knowledge cut-off: only events recorded at or before it (RFC 3339 with "
-                "offset); default everything recorded so far.")]
-
-# Month and day arithmetic needs room on either side of every instant.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+                f"offset, years {EARLIEST_YEAR} to {LATEST_YEAR}); default everything "
+                "recorded so far.")]
 
 
 def moments(request: Request, at: datetime | None,
@@ -25,8 +27,9 @@ def moments(request: Request, at: datetime | None,
     """`at` defaulting to this app's clock (a test's manual clock included); `as_of` None
     means no cut-off: everything recorded so far."""
     for name, value in (("at", at), ("as_of", as_of)):
-        if value is not None and not EARLIEST <= value < LATEST:
-            raise HTTPException(422, f"{name}: must lie between the years 1900 and 9000")
+        if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise HTTPException(
+                422, f"{name}: must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     container = getattr(request.app.state, "container", None)
     now = container.clock() if container is not None else datetime.now(UTC)
     return at or now, as_of

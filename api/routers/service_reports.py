@@ -14,13 +14,14 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
 
 from api.deps import READ_REPORTS, PersonalReader, Principal, ServicesDep, require
 from api.routers.clients import MinPosition, wait_until
 from api.schemas import PROBLEM_RESPONSES
+from commands.base import Instant
 from domain.catalogue import jsonable
 from domain.errors import InvalidValueError
+from domain.values import EARLIEST_YEAR, LATEST_YEAR
 from projections.satisfaction import satisfaction_report
 from projections.segment_report import (
     DEFAULT_REVENUE_BANDS,
@@ -32,9 +33,9 @@ from projections.survey_register import RegisterKey, survey_register
 router = APIRouter(tags=["service reports"], responses=PROBLEM_RESPONSES)
 
 ReportReader = Annotated[Principal, Depends(require(*READ_REPORTS))]
-At = Annotated[AwareDatetime | None, Query(
+At = Annotated[Instant | None, Query(
     description="The business moment the answer describes (RFC 3339 with offset); default now.")]
-AsOf = Annotated[AwareDatetime | None, Query(
+AsOf = Annotated[Instant | None, Query(
     description="Knowledge cut-off: only events recorded at or before it; default now.")]
 Tz = Annotated[str | None, Query(
     max_length=64, description="IANA zone of calendar days and months; default CRM_TIMEZONE.",
@@ -44,15 +45,11 @@ SurveyStatus = Literal["open", "not_due", "due", "overdue", "done", "unreachable
 SegmentName = Literal["active", "low_active", "at_risk", "lost", "never"]
 
 
-# Month shifts and local days need a few years of room on either side of every instant.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-
+# The instants writes take (commands.base.Instant), so month shifts and local days have room.
 def _in_range(**instants: datetime | None) -> None:
     for name, value in instants.items():
-        if value is not None and not EARLIEST <= value < LATEST:
-            raise InvalidValueError("must lie between the years 1900 and 9000",
+        if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise InvalidValueError(f"must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR}",
                                     field=f"query.{name}")
 
 
@@ -100,10 +97,10 @@ def work_orders(request: Request, svc: ServicesDep, _who: PersonalReader,
 
 @router.get("/reports/satisfaction")
 def satisfaction(request: Request, svc: ServicesDep, _who: ReportReader,
-                 from_: Annotated[AwareDatetime | None, Query(
+                 from_: Annotated[Instant | None, Query(
                      alias="from", description="Period start (inclusive), by survey end "
                                                "occurred_at.")] = None,
-                 to: Annotated[AwareDatetime | None, Query(
+                 to: Annotated[Instant | None, Query(
                      description="Period end (exclusive).")] = None,
                  at: At = None, as_of: AsOf = None, tz: Tz = None,
                  specialist: Annotated[UUID | None, Query(

@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import AwareDatetime
 
 from api.deps import READ_REPORTS, Principal, ServicesDep, require
 from api.routers.clients import MinPosition, wait_until
 from api.schemas import PROBLEM_RESPONSES
+from commands.base import Instant
 from domain.catalogue import jsonable
 from domain.values import SituationKind
 from projections.reaction_times import (
@@ -28,9 +28,9 @@ from projections.reaction_times import (
 router = APIRouter(tags=["situations"], responses=PROBLEM_RESPONSES)
 
 Reader = Annotated[Principal, Depends(require(*READ_REPORTS))]
-At = Annotated[AwareDatetime | None, Query(description=(
+At = Annotated[Instant | None, Query(description=(
     "The business moment the clocks are read at (RFC 3339 with offset); default now."))]
-AsOf = Annotated[AwareDatetime | None, Query(description=(
+AsOf = Annotated[Instant | None, Query(description=(
     "Knowledge cut-off: only events recorded at or before it count; default now."))]
 Basis = Annotated[Literal["as_measured", "current"], Query(description=(
     "Calendar and SLA target versions: those in force (by recorded time) when each clock "
@@ -105,10 +105,10 @@ REPORT_IDS = 100  # ids per list by default: a report over every situation stays
 @router.get("/reports/reaction-times", tags=["reports"],
             summary="Reaction times per specialist and kind")
 def reaction_times(svc: ServicesDep, _who: Reader,
-                   from_: Annotated[AwareDatetime | None, Query(
+                   from_: Annotated[Instant | None, Query(
                        alias="from", description="Situations opened at or after (business time).")
                    ] = None,
-                   to: Annotated[AwareDatetime | None, Query(
+                   to: Annotated[Instant | None, Query(
                        description="Situations opened before (business time).")] = None,
                    kind: SituationKind | None = None, specialist: UUID | None = None,
                    at: At = None, as_of: AsOf = None, calendar: Basis = "as_measured",

@@ -177,8 +177,10 @@ def _endpoint(spec: Write) -> Any:
         P("if_match", P.KEYWORD_ONLY, annotation=IfMatch, default=None),
     ]
     for name in path_names:
-        annotation = spec.command.model_fields[name].annotation
-        params.append(P(name, P.KEYWORD_ONLY, annotation=Annotated[annotation, Path()]))
+        # The field's own constraints (a month's pattern) check the path and show in OpenAPI.
+        info = spec.command.model_fields[name]
+        params.append(P(name, P.KEYWORD_ONLY, annotation=Annotated[
+            info.annotation, *info.metadata, Path(description=info.description)]))
     if body_required:
         params.append(P("body", P.KEYWORD_ONLY, annotation=Annotated[body_cls, Body()]))
     else:

@@ -18,7 +18,6 @@ from infra.settings import Settings
 from tests.support import Api
 
 BUSINESS_TIME = "2026-11-20T10:00:00+01:00"
-REGISTERED = "2026-01-05T09:00:00+00:00"
 
 
 @dataclass
@@ -69,9 +68,7 @@ class Story:
     def new_client(self) -> str:
         return self.w("POST", "/clients", {"kind": "customer", "form": "organisation",
                                            "name": "Acme GmbH",
-                                           "specialist_id": self.specialist,
-                                           # Before every business time the cases use.
-                                           "occurred_at": REGISTERED})["id"]
+                                           "specialist_id": self.specialist})["id"]
 
     def person(self) -> str:
         return self.w("POST", f"/clients/{self.client}/contact-persons",

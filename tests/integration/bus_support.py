@@ -106,7 +106,10 @@ def every_event_type(api: Api) -> int:
     ok("PATCH", f"{c}/contact-persons/{person_id}", {"notes": "prefers mornings"})
     ok("DELETE", f"{c}/contact-persons/{person_id}")
     planned = ok("POST", f"{c}/planned-contacts", {"purpose": "regular",
-                                                   "due_at": "2026-12-01T10:00:00+01:00"})["id"]
+                                                   "due_at": "2026-12-01T10:00:00+01:00",
+                                                   # planned before the contact that keeps it
+                                                   "occurred_at": "2026-11-16T10:00:00+01:00"}
+                 )["id"]
     ok("POST", f"{c}/contacts", {"channel": "phone", "direction": "outbound", "topic": "Regular",
                                  "planned_contact_id": planned,
                                  "occurred_at": "2026-11-20T10:00:00+01:00"})
