@@ -19,7 +19,7 @@ import hmac
 import os
 import threading
 from binascii import a2b_base64
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from infra.eventstore import StateDecoder
+from infra.eventstore import Plan, StateDecoder
 from projections.base import UtcDateTime
 from projections.personal import is_sealed, placeholder, type_tag
 
@@ -398,22 +398,41 @@ class PersonalDataMapper(Mapper[UUID]):
         return super().to_stored_event(domain_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        decoder = self._decoder
-        if decoder is None:  # a cipher, compressor or another transcoder: the library's way
+        if self._decoder is None:  # a cipher, compressor or another transcoder: the library's
             return self._unsealed(super().to_domain_event(stored_event))
-        kind = self._kinds.get(stored_event.topic)
+        return self._event(stored_event.originator_id, stored_event.originator_version,
+                           stored_event.topic, stored_event.state)
+
+    def decode_rows(self, rows: Iterable[Sequence[Any]], *,
+                    ids_as_text: bool = False) -> list[tuple[int, Any]]:
+        """[(position, domain event)] from rows (position, originator id, originator version,
+        topic, state): a page of the notification log without building the library's
+        Notification objects. `ids_as_text`: the ids are hex text, read as UUIDs (as the
+        library's SQLite recorder does), each id built once while it recurs."""
+        if self._decoder is None:
+            return [(r[0], self.to_domain_event(StoredEvent(
+                UUID(r[1]) if ids_as_text else r[1], r[2], r[3], r[4]))) for r in rows]
+        event = self._event
+        if ids_as_text:
+            uuid = self._decoder.uuid
+            return [(r[0], event(uuid(r[1]), r[2], r[3], r[4])) for r in rows]
+        return [(r[0], event(r[1], r[2], r[3], r[4])) for r in rows]
+
+    def _event(self, originator_id: Any, version: int, topic: str, data: bytes) -> Any:
+        """Mapper.to_domain_event, the same event from the same row, decoded by StateDecoder."""
+        kind = self._kinds.get(topic)
         if kind is None:
-            kind = self._kinds[stored_event.topic] = _Kind(resolve_topic(stored_event.topic))
+            kind = self._kinds[topic] = _Kind(resolve_topic(topic))
         try:
-            state = decoder.decode(stored_event.state, kind.plan)
+            state = self._decoder.decode(data, kind.plan)  # type: ignore[union-attr]
         except Exception:  # the library decodes again and raises its own error
-            return self._unsealed(super().to_domain_event(stored_event))
-        originator_id = stored_event.originator_id
+            return self._unsealed(super().to_domain_event(
+                StoredEvent(originator_id, version, topic, data)))
         if originator_id.__class__ is not UUID:
             convert: Any = find_id_convertor
             originator_id = convert(kind.cls, type(originator_id))(originator_id)
         state["originator_id"] = originator_id
-        state["originator_version"] = stored_event.originator_version
+        state["originator_version"] = version
         if kind.upcasts or "class_version" in state:
             from_version = state.pop("class_version", 1)
             while from_version < kind.version:
@@ -471,7 +490,7 @@ class _Kind:
         self.cls = cls
         self.version: int = getattr(cls, "class_version", 1)
         self.upcasts = self.version > 1
-        self.plan: list[str] = []  # top-level keys holding ids and times (StateDecoder)
+        self.plan = Plan()  # where its ids, times and other objects are (StateDecoder)
         name = cls.__name__
         self.personal = tuple((field, f"{name}.{field}".encode())
                               for field in getattr(cls, "PERSONAL", ()))

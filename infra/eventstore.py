@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -102,21 +103,67 @@ def sqlite_file(settings: Settings) -> Path | None:
 
 def notification_reader(app: Application[Any]) -> Callable[[int, int], list[tuple[int, Any]]]:
     """(start, limit) -> [(position, domain event)] from the store's notification log, with
-    personal fields left sealed as stored: what projections, the bus and exports read (§8)."""
+    personal fields left sealed as stored: what projections, the bus and exports read (§8).
+    An event that cannot be decoded comes as an Undecodable in its place (issue 15).
+
+    With the store's mapper (infra.crypto) a page is decoded from plain rows (issue 14.4); on
+    SQLite they are read with the library's query for a page of notifications, as tuples."""
     sealed = getattr(app.mapper, "sealed", None)
     mapper = sealed() if sealed is not None else app.mapper
+    recorder: Any = app.recorder
+    decode_rows = getattr(mapper, "decode_rows", None)
+    if decode_rows is None:
+        def read(start: int, limit: int) -> list[tuple[int, Any]]:
+            page: list[tuple[int, Any]] = []
+            for n in recorder.select_notifications(start=start, limit=limit):
+                try:
+                    page.append((n.id, mapper.to_domain_event(n)))
+                except Exception as error:  # parked by every projection, never a stop
+                    page.append((n.id, _undecodable(n.originator_id, n.originator_version,
+                                                    n.topic, error)))
+            return page
 
-    def read(start: int, limit: int) -> list[tuple[int, Any]]:
-        page: list[tuple[int, Any]] = []
-        for n in app.recorder.select_notifications(start=start, limit=limit):
-            try:
-                page.append((n.id, mapper.to_domain_event(n)))
-            except Exception as error:  # parked by every projection, never a stop (issue 15)
-                page.append((n.id, Undecodable(n.originator_id, n.originator_version, n.topic,
-                                               f"{type(error).__name__}: {error}")))
-        return page
+        return read
 
-    return read
+    def decode(rows: list[Any], ids_as_text: bool) -> list[tuple[int, Any]]:
+        try:
+            return decode_rows(rows, ids_as_text=ids_as_text)  # type: ignore[no-any-return]
+        except Exception:  # one by one, to put each bad event's Undecodable in its place
+            page: list[tuple[int, Any]] = []
+            for row in rows:
+                try:
+                    page += decode_rows([row], ids_as_text=ids_as_text)
+                except Exception as error:  # parked by every projection, never a stop
+                    stream = row[1]
+                    if ids_as_text:
+                        with contextlib.suppress(ValueError):
+                            stream = UUID(stream)
+                    page.append((row[0], _undecodable(stream, row[2], row[3], error)))
+            return page
+
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        sql = (f"SELECT rowid, originator_id, originator_version, topic, state "
+               f"FROM {recorder.events_table_name} WHERE rowid>=? ORDER BY rowid LIMIT ?")
+        as_uuid = recorder.datastore.originator_id_type == "uuid"
+
+        def read_sqlite(start: int, limit: int) -> list[tuple[int, Any]]:
+            with recorder.datastore.transaction(commit=False) as c:
+                c.sqlite_cursor.row_factory = None  # tuples
+                c.execute(sql, (start, limit))
+                rows = c.fetchall()
+            return decode(rows, as_uuid)
+
+        return read_sqlite
+
+    def read_rows(start: int, limit: int) -> list[tuple[int, Any]]:
+        return decode([(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                       for n in recorder.select_notifications(start=start, limit=limit)], False)
+
+    return read_rows
+
+
+def _undecodable(originator_id: Any, version: int, topic: str, error: Exception) -> Undecodable:
+    return Undecodable(originator_id, version, topic, f"{type(error).__name__}: {error}")
 
 
 def max_position(app: Application[Any]) -> int:
@@ -130,21 +177,47 @@ def max_position(app: Application[Any]) -> int:
 # "_data_": value}) are converted.
 _UUIDS_KEPT = 1 << 16  # hex -> UUID: ids recur (a client's events, specialists); ~13 MiB at most
 _FAST = (UUIDAsHex, DatetimeAsISO, DecimalAsStr)
+_NONE: Any = object()  # a transcoding name that is never registered
+
+
+class Plan:
+    """The top-level keys of one event type seen holding a JSON object, by what they held: a
+    tagged UUID, a tagged datetime, or anything else (sealed values, change sets, Decimals).
+    Learnt by StateDecoder; a key in the wrong list costs speed, never correctness."""
+
+    __slots__ = ("objects", "times", "uuids")
+
+    def __init__(self) -> None:
+        self.uuids: list[str] = []
+        self.times: list[str] = []
+        self.objects: list[str] = []
+
+    def learn(self, key: str, value: dict[str, Any], uuid_hex: Any, datetime_iso: Any) -> None:
+        if key in self.uuids or key in self.times or key in self.objects:
+            return
+        tagged = len(value) == 2 and "_data_" in value and isinstance(value["_data_"], str)
+        name = value.get("_type_") if tagged else None
+        if name is not None and name == uuid_hex:
+            self.uuids.append(key)
+        elif name is not None and name == datetime_iso:
+            self.times.append(key)
+        else:
+            self.objects.append(key)
 
 
 class StateDecoder:
     """Stored state -> the dict `transcoder.decode` returns, equal in every value and type.
 
-    `decode(data, plan)`: `plan` is a per-event-type list of the top-level keys seen holding a
-    JSON object (the decoder extends it). Those objects are looked at directly: a tagged UUID,
-    datetime or Decimal is converted, any other object is kept. Every JSON object of the tree
-    starts with a `{` byte of its own (a brace in a string only adds to the count, and no escape
-    can make a structural one), so when the bytes hold exactly one `{` more than the objects
-    looked at (the top level's), no other object exists: nothing else could be tagged, and the
-    library's object_hook would have returned every other object unchanged. Otherwise the whole
-    tree is walked bottom-up, exactly as the object_hook does. Anything this cannot parse or
-    convert (NaN, out-of-range floats, lone surrogates, unknown transcodings, bad values) is
-    decoded by the library's transcoder itself, so its answers and errors stay."""
+    `decode(data, plan)`: the plan (one per event type) names the top-level keys seen holding a
+    JSON object. Those objects are looked at directly: a tagged UUID, datetime or Decimal is
+    converted, any other object is kept. Every JSON object of the tree starts with a `{` byte of
+    its own (a brace inside a string only adds to the count, and no escape can make a structural
+    one), so when the bytes hold exactly one `{` more than the objects looked at (the top
+    level's), no other object exists: nothing else can be tagged, and the library's object_hook
+    would have returned every other object unchanged. Otherwise the whole tree is walked
+    bottom-up, exactly as the object_hook does, and the plan learns the keys. Anything this
+    cannot parse or convert (NaN, out-of-range floats, lone surrogates, unknown transcodings,
+    bad values) is decoded by the library's transcoder itself, so its answers and errors stay."""
 
     def __init__(self, transcoder: JSONTranscoder) -> None:
         self._slow = transcoder.decode
@@ -154,9 +227,10 @@ class StateDecoder:
         # Names whose transcoding is the library's own (so its decode is known exactly).
         self._fast = {name: type(t) for name, t in transcoder.names.items()
                       if type(t) in _FAST}
-        # The library's names, when they are its own transcodings (the inlined cases below).
-        self._uuid_hex = next((n for n, t in self._fast.items() if t is UUIDAsHex), None)
-        self._datetime_iso = next((n for n, t in self._fast.items() if t is DatetimeAsISO), None)
+        # The names of the library's UUID and datetime transcodings, if registered (inlined).
+        self._uuid_hex = next((n for n, t in self._fast.items() if t is UUIDAsHex), _NONE)
+        self._datetime_iso = next((n for n, t in self._fast.items() if t is DatetimeAsISO),
+                                  _NONE)
 
     @staticmethod
     def for_transcoder(transcoder: Transcoder) -> StateDecoder | None:
@@ -169,7 +243,7 @@ class StateDecoder:
             return StateDecoder(transcoder)
         return None
 
-    def decode(self, data: bytes, plan: list[str]) -> Any:
+    def decode(self, data: bytes, plan: Plan) -> Any:
         if data.__class__ is not bytes:
             data = bytes(data)
         try:
@@ -177,42 +251,44 @@ class StateDecoder:
             if state.__class__ is not dict:
                 return self._slow(data)
             seen = 1  # JSON objects looked at: the top level, then the plan's
+            name = self._uuid_hex
             uuids = self._uuids
-            for key in plan:
+            for key in plan.uuids:
                 value = state.get(key)
-                if value.__class__ is not dict:
-                    continue
-                if len(value) != 2 or "_type_" not in value or "_data_" not in value:
-                    seen += 1  # an object the object_hook keeps (if it holds no object)
-                    continue
-                name = value["_type_"]
-                text = value["_data_"]
-                if text.__class__ is not str:
-                    continue
-                if name == self._uuid_hex:
-                    found = uuids.get(text)
-                    if found is None:
-                        found = self._uuid(text)
-                    state[key] = found
-                elif name == self._datetime_iso:
-                    state[key] = datetime.fromisoformat(text)
-                else:
-                    converted = self._convert(name, text)
-                    if converted is None:
-                        continue
-                    state[key] = converted
-                seen += 1
-            if data.count(b"{") == seen:
+                if value.__class__ is dict and len(value) == 2 and value.get("_type_") == name:
+                    text = value["_data_"]
+                    state[key] = uuids.get(text) or self.uuid(text)
+                    seen += 1
+            name = self._datetime_iso
+            for key in plan.times:
+                value = state.get(key)
+                if value.__class__ is dict and len(value) == 2 and value.get("_type_") == name:
+                    state[key] = datetime.fromisoformat(value["_data_"])
+                    seen += 1
+            for key in plan.objects:
+                value = state.get(key)
+                if value.__class__ is dict:
+                    if "_type_" not in value:
+                        seen += 1  # kept as it is by the object_hook (if it holds no object)
+                    elif len(value) == 2 and "_data_" in value:
+                        converted = self._convert(value["_type_"], value["_data_"])
+                        if converted is not None:
+                            state[key] = converted
+                            seen += 1
+            if data.count(b"{") == seen and "_type_" not in state:  # (the top level is kept)
                 return state
             return self._walk_top(state, plan)
         except Exception:  # the library's decode answers (or raises) instead
             return self._slow(data)
 
-    def _uuid(self, text: str) -> UUID:
-        found = UUID(text)
-        if len(self._uuids) >= _UUIDS_KEPT:
-            self._uuids.clear()
-        self._uuids[text] = found
+    def uuid(self, text: str) -> UUID:
+        """UUID(text), kept for the next event naming the same id."""
+        found = self._uuids.get(text)
+        if found is None:
+            found = UUID(text)
+            if len(self._uuids) >= _UUIDS_KEPT:
+                self._uuids.clear()
+            self._uuids[text] = found
         return found
 
     def _convert(self, name: Any, data: Any) -> Any:
@@ -222,16 +298,15 @@ class StateDecoder:
         if kind is None or data.__class__ is not str:
             return None
         if kind is UUIDAsHex:
-            return self._uuids.get(data) or self._uuid(data)
+            return self.uuid(data)
         if kind is DatetimeAsISO:
             return datetime.fromisoformat(data)
         return Decimal(data)
 
-    def _walk_top(self, state: dict[str, Any], plan: list[str]) -> Any:
+    def _walk_top(self, state: dict[str, Any], plan: Plan) -> Any:
         for key, value in state.items():
             if value.__class__ is dict:
-                if key not in plan:
-                    plan.append(key)
+                plan.learn(key, value, self._uuid_hex, self._datetime_iso)
                 state[key] = self._object(value)
             elif value.__class__ is list:
                 self._array(value)
