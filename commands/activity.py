@@ -7,16 +7,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from commands.base import (
-    Command,
-    Instant,
-    NoteText,
-    Outcome,
-    ShortText,
-    Text,
-    UnitOfWork,
-    handles,
-)
+from commands.base import Command, NoteText, Outcome, ShortText, Text, UnitOfWork, handles
+from commands.fields import Instant
 from commands.situations import open_for
 from domain.activity import Contact, PlannedContact
 from domain.agreement import Agreement, Work

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -12,91 +11,37 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from commands.errors import NotFoundError, VersionConflictError
+from commands.fields import RANGE, Instant, storable
 from domain.base import CrmAggregate
 from domain.client import Client
-from domain.currencies import ACCEPTED as CURRENCIES
-from domain.errors import InvalidTransitionError, InvalidValueError
-from domain.values import (
-    AMOUNT_DECIMALS,
-    AMOUNT_INTEGER_DIGITS,
-    AMOUNT_PATTERN,
-    EARLIEST_YEAR,
-    LATEST_YEAR,
-    MAX_AMOUNT,
-    Meta,
-    check_currency,
-    check_instant,
-)
+from domain.errors import InvalidTransitionError
+from domain.values import Meta
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 NoteText = Annotated[str, Field(max_length=4000)]
 
 
-def _decimal_string(value: str) -> str:
-    """The amount rule of domain.values, with a message for each way to break it."""
-    if value.startswith("-"):
-        raise ValueError("must not be negative")
-    if re.fullmatch(AMOUNT_PATTERN, value) is None:
-        whole, _point, decimals = value.partition(".")
-        if whole.isdigit() and (not decimals or decimals.isdigit()):
-            if len(whole) > AMOUNT_INTEGER_DIGITS:
-                raise ValueError(f"must not exceed {MAX_AMOUNT}")
-            if len(decimals) > AMOUNT_DECIMALS:
-                raise ValueError(f"at most {AMOUNT_DECIMALS} decimal places")
-        raise ValueError(f"must be a plain decimal string such as \"120.50\": up to "
-                         f"{AMOUNT_INTEGER_DIGITS} digits, optionally a point and up to "
-                         f"{AMOUNT_DECIMALS} decimals (no sign, exponent or spaces)")
-    return value
-
-
-def _currency(value: str) -> str:
-    try:
-        return check_currency(value)
-    except InvalidValueError as error:
-        raise ValueError(error.message) from None
-
-
-def _instant(value: datetime) -> datetime:
-    try:
-        check_instant(value, field="")
-    except InvalidValueError as error:
-        raise ValueError(error.message) from None
-    return value
-
-
-# Money travels as a decimal string, never a JSON number (floats lose cents). The schema states
-# the rule (pattern, length); the validator enforces it with a message per case.
-Amount = Annotated[str, Field(
-    examples=["120.50"], json_schema_extra={
-        "pattern": AMOUNT_PATTERN, "maxLength": AMOUNT_INTEGER_DIGITS + 1 + AMOUNT_DECIMALS},
-    description=f"A decimal string, 0 to {MAX_AMOUNT}, at most {AMOUNT_DECIMALS} decimals."),
-    AfterValidator(_decimal_string)]
-Currency = Annotated[str, Field(
-    pattern=r"^[A-Z]{3}$", examples=["EUR"], json_schema_extra={"enum": sorted(CURRENCIES)},
-    description="An ISO 4217 code in use (or withdrawn since 2023)."),
-    AfterValidator(_currency)]
-_RANGE = f"years {EARLIEST_YEAR} to {LATEST_YEAR}"
-# A business instant: RFC 3339 with an offset, its year (as written) within the domain's range.
-Instant = Annotated[AwareDatetime, Field(
-    json_schema_extra={"pattern": r"^(19|2\d)\d\d-",
-                       "formatMinimum": f"{EARLIEST_YEAR}-01-01T00:00:00Z",
-                       "formatMaximum": f"{LATEST_YEAR}-12-31T23:59:59Z"},
-    description=f"RFC 3339 with an offset; {_RANGE}."), AfterValidator(_instant)]
-
-
 class Command(BaseModel):
-    """A request to change the system. `occurred_at` is business time (defaults to now)."""
+    """A request to change the system. `occurred_at` is business time (defaults to now).
+    No text anywhere in it may contain the NUL character (U+0000)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     NAME: ClassVar[str]
     occurred_at: Instant | None = Field(
         default=None, description="When it happened (RFC 3339 with offset, "
-                                  f"{_RANGE}); default now. Never before the client's "
-                                  "registration nor the start of any record it concerns.")
+                                  f"{RANGE}); default now, at most 5 minutes ahead. Never "
+                                  "before the start of a record it changes or names (a work "
+                                  "order closed before it was opened is refused); it may "
+                                  "precede the client's registration.")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return storable(value)
 
 
 @dataclass

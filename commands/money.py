@@ -7,7 +7,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from commands.base import Amount, Command, Currency, Instant, Outcome, UnitOfWork, handles
+from commands.base import Command, Outcome, UnitOfWork, handles
+from commands.fields import Amount, Currency, Instant
 from domain.money import Invoice, Payment
 from domain.values import Meta, Money
 

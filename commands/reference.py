@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 from uuid import UUID, uuid5
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from commands.base import Amount, Command, Currency, Outcome, ShortText, UnitOfWork, handles
+from commands.base import Command, Outcome, ShortText, UnitOfWork, handles
+from commands.fields import Amount, Currency, Day
 from domain.business_calendar import BusinessCalendar
 from domain.errors import InvalidValueError
 from domain.reference import Calendar, SlaTarget, Specialist
 from domain.survey import SurveyTemplate
-from domain.values import Meta, Money, SituationKind, check_instant
-
-
-def _day(value: dt.date) -> dt.date:
-    try:
-        check_instant(value, field="")
-    except InvalidValueError as error:
-        raise ValueError(error.message) from None
-    return value
-
+from domain.values import Meta, Money, SituationKind
 
 _NS = UUID("5b7e2c19-0f4d-4a8b-9d61-2e8c5a7f3b42")
 HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["09:00"])]
-Day = Annotated[dt.date, AfterValidator(_day), Field(
-    json_schema_extra={"pattern": r"^(19|2\d)\d\d-"}, description="A date, years 1900 to 2999.")]
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 

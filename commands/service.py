@@ -8,9 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from commands.base import (
-    Amount,
     Command,
-    Currency,
     NoteText,
     Outcome,
     ShortText,
@@ -18,6 +16,7 @@ from commands.base import (
     UnitOfWork,
     handles,
 )
+from commands.fields import Amount, Currency
 from commands.situations import open_for
 from domain.errors import InvalidTransitionError, InvalidValueError
 from domain.service import Complaint, Wish, WorkOrder

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from api.deps import PersonalReader, ServicesDep, reveal
 from api.routers.read_params import AsOf, At, moments
 from api.schemas import PROBLEM_RESPONSES, Actor, EventOut, EventPage
-from commands.base import Instant
+from commands.fields import Instant
 from domain.base import event_id_of
 from domain.catalogue import event_data, jsonable
 from projections.card import card as card_query

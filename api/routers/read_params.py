@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import HTTPException, Query, Request
+from fastapi import Query, Request
 
-from commands.base import Instant
+from commands.fields import Instant
+from domain.errors import InvalidValueError
 from domain.values import EARLIEST_YEAR, LATEST_YEAR
 
 # Reads take the instants writes take (commands.base.Instant: years 1900 to 2999 as written), so
@@ -28,8 +29,8 @@ def moments(request: Request, at: datetime | None,
     means no cut-off: everything recorded so far."""
     for name, value in (("at", at), ("as_of", as_of)):
         if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-            raise HTTPException(
-                422, f"{name}: must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR}")
+            raise InvalidValueError(f"must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR}",
+                                    field=f"query.{name}")
     container = getattr(request.app.state, "container", None)
     now = container.clock() if container is not None else datetime.now(UTC)
     return at or now, as_of
@@ -42,5 +43,5 @@ def zone(request: Request, tz: str | None) -> str:
     try:
         ZoneInfo(name)
     except (KeyError, ValueError, OSError):
-        raise HTTPException(422, f"tz: unknown IANA time zone {name!r}") from None
+        raise InvalidValueError(f"unknown IANA time zone {name!r}", field="query.tz") from None
     return name

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from api.deps import READ_REPORTS, PersonalReader, Principal, ServicesDep, require
 from api.routers.clients import MinPosition, wait_until
 from api.schemas import PROBLEM_RESPONSES
-from commands.base import Instant
+from commands.fields import Instant
 from domain.catalogue import jsonable
 from domain.errors import InvalidValueError
 from domain.values import EARLIEST_YEAR, LATEST_YEAR

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from api.deps import READ_REPORTS, Principal, ServicesDep, require
 from api.routers.clients import MinPosition, wait_until
 from api.schemas import PROBLEM_RESPONSES
-from commands.base import Instant
+from commands.fields import Instant
 from domain.catalogue import jsonable
+from domain.errors import InvalidValueError
 from domain.values import SituationKind
 from projections.reaction_times import (
     ReactionPolicy,
@@ -36,6 +37,7 @@ Basis = Annotated[Literal["as_measured", "current"], Query(description=(
     "Calendar and SLA target versions: those in force (by recorded time) when each clock "
     "stopped, or those in force now (as of `as_of`)."))]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = r"^\d{1,20}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _MICRO = timedelta(microseconds=1)
 
 
@@ -56,7 +58,10 @@ def _cursor_in(cursor: str | None) -> tuple[datetime, UUID] | None:
     if cursor is None:
         return None
     micros, situation_id = cursor.split("_", 1)
-    return _EPOCH + int(micros) * _MICRO, UUID(situation_id)
+    try:
+        return _EPOCH + int(micros) * _MICRO, UUID(situation_id)
+    except (ValueError, OverflowError):  # the pattern admits some that are no cursor of ours
+        raise InvalidValueError("not a cursor this list gave", field="query.cursor") from None
 
 
 @router.get("/situations", summary="List situations with their clocks at a moment")
@@ -66,7 +71,7 @@ def situations(svc: ServicesDep, _who: Reader,
                breached: Annotated[bool | None, Query(
                    description="Whether either clock is past its SLA target at `at`.")] = None,
                kind: SituationKind | None = None, specialist: UUID | None = None,
-               cursor: Annotated[str | None, Query(pattern=r"^\d{1,20}_[0-9a-f-]{36}$")] = None,
+               cursor: Annotated[str | None, Query(pattern=_CURSOR)] = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 50, at: At = None,
                as_of: AsOf = None, calendar: Basis = "as_measured",
                min_position: MinPosition = None) -> dict[str, Any]:

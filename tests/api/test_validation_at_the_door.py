@@ -152,6 +152,23 @@ def test_history_from_before_the_registration_is_taken(any_api: Api) -> None:
                                            "occurred_at": "2025-11-20T10:00:00Z"})
 
 
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/clients/{cid}/contacts",
+     {"channel": "phone", "direction": "inbound", "topic": "a\u0000b"}, "topic"),
+    ("/v1/clients/{cid}", {"tags": ["vip\u0000"]}, "tags"),
+    ("/v1/work-orders", {"client_id": "{cid}", "asset": "car", "stages": ["wash\u0000"]},
+     "stages"),
+])
+def test_text_postgresql_cannot_hold_is_refused_on_both_backends(any_api: Api, path: str,
+                                                                 body: dict[str, Any],
+                                                                 field: str) -> None:
+    """A NUL character was accepted and then parked by the read models on PostgreSQL."""
+    cid = client(any_api)
+    method = "PATCH" if path == "/v1/clients/{cid}" else "POST"
+    filled = {k: (v.format(cid=cid) if isinstance(v, str) else v) for k, v in body.items()}
+    refused(any_api, method, path.format(cid=cid), filled, field)
+
+
 def test_a_bad_item_refuses_the_whole_batch(any_api: Api) -> None:
     cid = client(any_api)
     refused(any_api, "POST", "/v1/batch", {"items": [
@@ -168,6 +185,12 @@ def test_a_bad_item_refuses_the_whole_batch(any_api: Api) -> None:
             "work_order_id": order, "amount": "1", "currency": "EUR",
             "occurred_at": "2026-03-01T00:00:00Z"}},
     ]}, "items.1.data.occurred_at")
+    refused(any_api, "POST", "/v1/batch", {"items": [
+        {"command": "receive_payment",
+         "data": {"client_id": cid, "amount": "10", "currency": "EUR"}},
+        {"command": "log_contact", "data": {
+            "client_id": cid, "channel": "phone", "direction": "inbound", "topic": "\u0000"}},
+    ]}, "items.1.data.topic")
 
 
 @pytest.mark.parametrize("path", [
@@ -181,6 +204,22 @@ def test_reads_take_the_instants_writes_take(api: Api, path: str, at: str) -> No
     assert "query.at" in [e["field"] for e in response.json()["errors"]]
 
 
+@pytest.mark.parametrize("cursor", ["1_" + "-" * 36,
+                                    "99999999999999999999_5b7e2c19-0f4d-4a8b-9d61-2e8c5a7f3b42"])
+def test_a_situation_cursor_that_is_no_cursor_is_a_problem_not_a_500(api: Api,
+                                                                    cursor: str) -> None:
+    response = api.get("/v1/situations", params={"cursor": cursor}, as_="admin")
+    assert response.status_code == 422, response.text
+    assert "query.cursor" in [e["field"] for e in response.json()["errors"]]
+
+
+def test_an_unknown_zone_is_a_problem_naming_it(api: Api) -> None:
+    response = api.get("/v1/reports/payments", params={"month": "2026-03", "tz": "Mars/Base"},
+                       as_="admin")
+    assert response.status_code == 422
+    assert "query.tz" in [e["field"] for e in response.json()["errors"]]
+
+
 def test_commands_refuse_at_the_source_for_every_entry_point() -> None:
     """The API, the batch and the Kafka ingest all validate through these models."""
     data = {"client_id": "5b7e2c19-0f4d-4a8b-9d61-2e8c5a7f3b42", "currency": "EUR"}
@@ -188,6 +227,9 @@ def test_commands_refuse_at_the_source_for_every_entry_point() -> None:
         COMMANDS["receive_payment"].model_validate({**data, "amount": "1e400"})
     with pytest.raises(ValidationError):
         COMMANDS["receive_payment"].model_validate({**data, "amount": "1", "currency": "ZZZ"})
+    with pytest.raises(ValidationError):
+        COMMANDS["define_survey_template"].model_validate({"name": "t", "questions": [
+            {"id": "q1", "text": "Fixed?\u0000", "stage": "repair"}]})
     with pytest.raises(ValidationError):
         COMMANDS["open_work_order"].model_validate({
             "client_id": data["client_id"], "asset": "car", "occurred_at": "0001-01-01T00:00Z"})
@@ -215,7 +257,7 @@ def test_the_openapi_document_states_every_rule(api: Api) -> None:
     occurred = next(o for o in payment["occurred_at"]["anyOf"] if o.get("type") == "string")
     assert occurred["format"] == "date-time" and occurred["pattern"] == r"^(19|2\d)\d\d-"
     assert "1900" in payment["occurred_at"]["description"]
-    assert "registration" in payment["occurred_at"]["description"]
+    assert "before the start of a record" in payment["occurred_at"]["description"]
     invoice_due = schemas["IssueInvoiceBody"]["properties"]["due_at"]
     assert invoice_due["pattern"] == r"^(19|2\d)\d\d-"
     card = doc["paths"]["/v1/clients/{client_id}/card"]["get"]["parameters"]
