@@ -197,7 +197,8 @@ def test_the_store_mapper_gives_the_librarys_event() -> None:
              "actor": "a", "actor_role": "operator", "changes": {
                  "name": {"_pd_": 1, "t": "s", "c": "AAAA"}, "kind": "customer"},
              "reason": None}
-    stored = StoredEvent(client, 3, get_topic(Client.ClientProfileUpdated), transcoder.encode(state))
+    topic = get_topic(Client.ClientProfileUpdated)
+    stored = StoredEvent(client, 3, topic, transcoder.encode(state))
     for _ in range(2):
         ours, theirs = mapper.to_domain_event(stored), plain.to_domain_event(stored)
         assert type(ours) is type(theirs)
@@ -205,3 +206,54 @@ def test_the_store_mapper_gives_the_librarys_event() -> None:
         [(position, event)] = mapper.decode_rows(
             [(7, client.hex, 3, stored.topic, stored.state)], ids_as_text=True)
         assert position == 7 and same(vars(event), vars(theirs))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.uuids() | st.builds(lambda n: UUID(int=n), st.integers(0, 2**128 - 1)))
+def test_ids_are_the_uuids_uuid_makes(value: UUID) -> None:
+    decoder = StateDecoder.for_transcoder(_transcoder())
+    assert decoder is not None
+    for text in (value.hex, value.hex.upper(), str(value)):
+        ours, theirs = decoder.uuid(text), UUID(text)
+        assert ours == theirs and hash(ours) == hash(theirs) and repr(ours) == repr(theirs)
+        assert ours.is_safe is theirs.is_safe and ours.version == theirs.version
+        assert decoder.uuid(text) is ours  # kept
+
+
+@pytest.mark.parametrize("text", ["0x" + "f" * 30, "g" * 32, "+" + "1" * 31, "1" * 31])
+def test_odd_id_texts_fare_as_with_uuid(text: str) -> None:
+    decoder = StateDecoder.for_transcoder(_transcoder())
+    assert decoder is not None
+    try:
+        expected = UUID(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            decoder.uuid(text)
+        return
+    assert decoder.uuid(text) == expected
+
+
+def test_the_collector_is_paused_only_while_pages_decode() -> None:
+    import gc
+
+    from infra.eventstore import gc_paused
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with gc_paused():
+            assert not gc.isenabled()
+            with gc_paused():  # another thread's page, say
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        gc.disable()  # a process that runs without it keeps it off
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+        gc.enable()
+        with pytest.raises(RuntimeError), gc_paused():
+            raise RuntimeError
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
