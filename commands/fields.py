@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 
 from domain.currencies import ACCEPTED as CURRENCIES
 from domain.errors import InvalidValueError
@@ -51,6 +51,18 @@ def _currency(value: str) -> str:
         raise ValueError(error.message) from None
 
 
+_NUMBER = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
+
+
+def _not_a_number(value: Any) -> Any:
+    """pydantic would read a JSON number as Unix seconds or milliseconds, guessing which: an
+    instant is written as RFC 3339, as documented."""
+    if isinstance(value, (int, float)) or (
+            isinstance(value, str) and re.fullmatch(_NUMBER, value)):
+        raise ValueError("an RFC 3339 date-time string with an offset, not a number")
+    return value
+
+
 def _instant(value: datetime) -> datetime:
     try:
         check_instant(value, field="")
@@ -76,7 +88,8 @@ Instant = Annotated[AwareDatetime, Field(
     json_schema_extra={"pattern": r"^(19|2\d)\d\d-",
                        "formatMinimum": f"{EARLIEST_YEAR}-01-01T00:00:00Z",
                        "formatMaximum": f"{LATEST_YEAR}-12-31T23:59:59Z"},
-    description=f"RFC 3339 with an offset; {RANGE}."), AfterValidator(_instant)]
+    description=f"RFC 3339 with an offset; {RANGE}."),
+    BeforeValidator(_not_a_number), AfterValidator(_instant)]
 
 
 def storable(value: Any) -> Any:

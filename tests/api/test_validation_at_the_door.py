@@ -98,6 +98,9 @@ def test_a_currency_withdrawn_recently_is_still_taken_for_history(any_api: Api) 
 @pytest.mark.parametrize(("path", "body", "field"), [
     ("/v1/work-orders", {"asset": "car", "occurred_at": "0001-01-01T00:00:00Z"}, "occurred_at"),
     ("/v1/work-orders", {"asset": "car", "occurred_at": "1899-12-31T23:59:59Z"}, "occurred_at"),
+    # pydantic would guess Unix seconds or milliseconds from a number
+    ("/v1/work-orders", {"asset": "car", "occurred_at": 253402300800}, "occurred_at"),
+    ("/v1/work-orders", {"asset": "car", "occurred_at": "1700000000"}, "occurred_at"),
     ("/v1/invoices", {"number": "A-1", "amount": "1", "currency": "EUR",
                       "due_at": "3000-01-01T00:00:00Z"}, "due_at"),
 ])
