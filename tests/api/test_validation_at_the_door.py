@@ -151,8 +151,12 @@ def test_acts_and_payments_are_not_dated_before_their_invoice(any_api: Api) -> N
 def test_history_from_before_the_registration_is_taken(any_api: Api) -> None:
     """Registration is when the CRM learned of the client, not a bound (docs/decisions.md)."""
     cid = client(any_api)
-    any_api.ok("POST", "/v1/work-orders", {"client_id": cid, "asset": "car",
-                                           "occurred_at": "2025-11-20T10:00:00Z"})
+    order = any_api.ok("POST", "/v1/work-orders", {"client_id": cid, "asset": "car",
+                                                   "occurred_at": "2025-11-20T10:00:00Z"})
+    card = any_api.get(f"/v1/clients/{cid}/card", params={"min_position": order["position"]})
+    assert card.status_code == 200, card.text
+    ready = any_api.get("/readyz", as_="admin").json()
+    assert ready["ready"], ready
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [
