@@ -57,10 +57,12 @@ def test_three_servers_started_together_on_an_empty_database_all_serve(
         created = first.post("/v1/clients", json={"kind": "customer", "form": "person",
                                                   "name": "Ann Lee"})
         assert created.status_code == 201, created.text
+    # Each replica's follower polls the store: the write shows on each within a deadline.
+    path = f"/v1/clients/{created.json()['id']}/events"
     for server in servers:
         with server.client() as client:
-            answer = client.get(f"/v1/clients/{created.json()['id']}/events")
-            assert answer.status_code == 200, answer.text
+            wait_until(lambda c=client: c.get(path).status_code == 200, 30,
+                       f"the new client on {server.url}")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
