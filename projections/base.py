@@ -64,12 +64,23 @@ class UtcDateTime(TypeDecorator[datetime]):
         # One step instead of process_bind_param followed by SQLite's DATETIME formatting
         # (a third of the cost, and instants are bound for nearly every projected row); the
         # text is the same: "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
+        # The same instants recur (an event's times go into rows of several projections):
+        # formatted once each, from a bounded memo.
+        memo: dict[datetime, str] = {}
+
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            found = memo.get(value)
+            if found is not None and value.tzinfo is not None:
+                return found
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UtcDateTime column")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            if len(memo) >= 65536:
+                memo.clear()
+            memo[value] = text
+            return text
 
         return process
 
@@ -205,7 +216,7 @@ class Runner:
     """
 
     def __init__(self, engine: Engine, projections: Sequence[Projection], reader: Reader,
-                 page_size: int = 500, *, budget_rows: int | None = None,
+                 page_size: int = 2000, *, budget_rows: int | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         from projections import fold
         from projections.deadletters import dlq_metadata

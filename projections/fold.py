@@ -65,7 +65,10 @@ class _Table:
         self.complete = False
 
     def key_of(self, row: Row) -> Key:
-        return tuple(row[c] for c in self.key_columns)
+        columns = self.key_columns
+        if len(columns) == 1:
+            return (row[columns[0]],)
+        return tuple([row[c] for c in columns])
 
     def holds(self, column: str, value: Any) -> bool:
         return self.complete or value in self.groups.get(column, ())
