@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
@@ -22,6 +23,30 @@ class KeyVerifier(Protocol):
     def verify(self, token: str) -> Any: ...
 
 
+class WriteMarks:
+    """Read-your-writes (§4): the latest position acknowledged to each API key by this process.
+    A read by that key waits (bounded) until the read models include it. Across processes a
+    client passes `min_position` from the write's answer (docs/decisions.md)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._marks: dict[str, int] = {}
+
+    @staticmethod
+    def _key(who: Principal) -> str:
+        return str(getattr(who, "key_id", None) or who.user_id)
+
+    def note(self, who: Principal, position: int) -> None:
+        key = self._key(who)
+        with self._lock:
+            if position > self._marks.get(key, 0):
+                self._marks[key] = position
+
+    def of(self, who: Principal) -> int:
+        with self._lock:
+            return self._marks.get(self._key(who), 0)
+
+
 @dataclass
 class Services:
     """What routes need, built by the app factory (routers never import infra)."""
@@ -38,6 +63,7 @@ class Services:
     rate_limiter: Any = None  # api.middleware.RateLimiter
     export: Callable[..., Any] | None = None  # infra.export.export_lines over this container
     dead_letters: Any = None  # api.app.DeadLetters: list and re-drive parked events
+    marks: WriteMarks = field(default_factory=WriteMarks)  # read-your-writes per API key
 
 
 def reveal(svc: Services, body: Any) -> Any:

@@ -62,15 +62,34 @@ def ce_type(name: str) -> str:
 
 
 def type_name(ce_type_value: str) -> str:
-    """'crm.ContactLogged.v1' -> 'ContactLogged' (the version must be the one this code reads)."""
+    """'crm.ContactLogged.v1' -> 'ContactLogged' (a version this code reads: its own, or an
+    older one its upcasters bring up to date)."""
+    return _type_and_version(ce_type_value)[0]
+
+
+def _type_and_version(ce_type_value: str) -> tuple[str, int]:
     if not ce_type_value.startswith(TYPE_PREFIX):
         raise CloudEventError(f"not a CRM event type: {ce_type_value!r}")
     name, _, version = ce_type_value[len(TYPE_PREFIX):].rpartition(".v")
     if name not in EVENT_TYPES:
         raise CloudEventError(f"unknown event type {name!r}")
-    if version != str(class_version(EVENT_TYPES[name])):
-        raise CloudEventError(f"{name} version {version!r} is not the one this code reads")
-    return name
+    current = class_version(EVENT_TYPES[name])
+    if not (version.isdigit() and 1 <= int(version) <= current):
+        raise CloudEventError(f"{name} version {version!r} is not one this code reads")
+    return name, int(version)
+
+
+def _upcast(cls: type, version: int, data: dict[str, Any]) -> dict[str, Any]:
+    """A record published by older code (an older class_version) as this code's shape, by the
+    event class's own upcasters (the store's decoder runs the same ones)."""
+    current = class_version(cls)
+    if version >= current:
+        return data
+    data = dict(data)
+    while version < current:
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(data)
+        version += 1
+    return data
 
 
 def key_of(event: Any) -> bytes:
@@ -201,9 +220,9 @@ def _plan(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
 def from_cloudevent(ce: dict[str, Any]) -> tuple[int, Any]:
     """(position, domain event) from a CloudEvent of this system; CloudEventError if it is not."""
     try:
-        name = type_name(ce["type"])
+        name, version = _type_and_version(ce["type"])
         cls = EVENT_TYPES[name]
-        data = ce["data"]
+        data = _upcast(cls, version, ce["data"])
         kwargs = {field: convert(data[field]) for field, convert in _plan(cls)}
         client = ce.get("clientid")
         kwargs.update(

@@ -160,8 +160,18 @@ def write(directory: Path = SCHEMA_DIR, *, force: bool = False) -> list[Path]:
 
 
 def committed(directory: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
+    """The committed schemas of the current class versions (older versions' files stay for
+    readers of records published before: `superseded`)."""
+    current = {file_name(name) for name in EVENT_TYPES}
     return {p.name: json.loads(p.read_text(encoding="utf-8"))
-            for p in sorted(directory.glob("*.json"))}
+            for p in sorted(directory.glob("*.json")) if p.name in current}
+
+
+def superseded(directory: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
+    """Committed schemas of older class versions, kept as they were."""
+    current = {file_name(name) for name in EVENT_TYPES}
+    return {p.name: json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(directory.glob("*.json")) if p.name not in current}
 
 
 def _accepts_all_of(new: dict[str, Any], old: dict[str, Any]) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.base import CrmAggregate
@@ -21,6 +21,20 @@ class WorkOrder(CrmAggregate):
         services: list[str]
         stages: list[str]
         mechanic: str | None
+        # The asset (a licence plate identifies its keeper) and the services (free text typed
+        # at the desk) are personal (§8). v2: sealed; v1 rows hold them in clear, and the
+        # oldest say `vehicle` and have no mechanic (docs/decisions.md, upcasters).
+        PERSONAL = ("asset", "services")
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A v1 state as v2: the field was `vehicle` before it was `asset`, and the
+            mechanic was not recorded. Values stay as stored (plain values read as they are).
+            Runs on decoded state and on a CloudEvent's JSON data alike: keys only."""
+            if "asset" not in state and "vehicle" in state:
+                state["asset"] = state.pop("vehicle")
+            state.setdefault("mechanic", None)
 
         def apply(self, agg: WorkOrder) -> None:
             agg.client_id = self.client_id

@@ -314,6 +314,10 @@ class Keyring:
     def unseal(self, client_id: UUID, where: str, sealed: dict[str, Any]) -> Any:
         return _open(self.cipher(client_id), client_id.bytes + where.encode(), sealed)
 
+    def erased(self, client_id: UUID) -> bool:
+        """Whether the client's data key is gone (every client gets one when registered)."""
+        return self.cipher(client_id) is None
+
     def cipher(self, client_id: UUID) -> AESGCM | None:
         """`key(client_id, create=False)`, without the lock when the key is in memory already
         (a dict read is atomic; decoding asks once per event)."""
@@ -468,6 +472,10 @@ class PersonalDataMapper(Mapper[UUID]):
             value = state.get(name)
             if value.__class__ is dict and value.get("_pd_") == 1:
                 state[name] = _open(aead, client + where, value)
+            elif aead is None and value not in _EMPTY:
+                # Stored in clear before the field was sealed (an older class version): the
+                # row cannot change (the hash chain covers it), so erasure hides it here.
+                state[name] = placeholder(type_tag(value))
         for name, prefix in kind.by_key:
             changes = state.get(name)
             if isinstance(changes, dict):
@@ -478,6 +486,7 @@ class PersonalDataMapper(Mapper[UUID]):
 
 _new = object.__new__
 _setattr = object.__setattr__
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def _open(aead: AESGCM | None, aad: bytes, sealed: dict[str, Any]) -> Any:

@@ -30,6 +30,9 @@ class Personal(Protocol):
     def preload(self, client_ids: Iterable[UUID]) -> None:
         """Fetch these clients' keys in one round (a page of events reveals many)."""
 
+    def erased(self, client_id: UUID) -> bool:
+        """Whether the client's data key is gone (crypto-shredded)."""
+
 
 class ClearPersonalData(ValueError):
     """A personal value reached a projection unsealed: the reader was wired wrongly."""
@@ -78,3 +81,23 @@ def kept_changes(event: Any, field: str = "changes") -> dict[str, Any]:
     personal = type(event).PERSONAL_KEYS.get(field, ())
     return {k: _kept(event.client_id, f"{type(event).__name__}.{field}.{k}", v)
             if k in personal else v for k, v in getattr(event, field).items()}
+
+
+def kept_or_legacy(event: Any, field: str) -> Any:
+    """As `kept`, for a field that became personal in a later class version: a value an older
+    version stored in clear is kept as it came. Its row cannot change (the hash chain covers
+    it), and replaying an old history must give the digests it gave; reads hide it once the
+    client is erased (`shown`). Only such fields use this: every other personal field still
+    raises ClearPersonalData, so a reader wired without sealing is still caught."""
+    value = getattr(event, field)
+    return kept(event, field) if is_sealed(value) or value in (None, "", [], {}) else value
+
+
+def shown(personal: Personal, client_id: UUID, value: Any) -> Any:
+    """A personal value as a read answers it: a sealed one opened (or the placeholder once
+    erased); a legacy clear one (`kept_or_legacy`) as it is, or the placeholder once erased."""
+    if is_sealed(value):
+        return personal.reveal(value)
+    if value in (None, "", [], {}) or not personal.erased(client_id):
+        return value
+    return erased_like(value)

@@ -28,12 +28,13 @@ from domain.service import Complaint, WorkOrder
 from domain.survey import Survey
 from projections.base import UtcDateTime, metadata
 from projections.fold import FoldProjection, Need, Rows
+from projections.personal import kept_or_legacy
 
 work_orders = Table(
     "svc_work_orders", metadata,
     Column("work_order_id", Uuid, primary_key=True),
     Column("client_id", Uuid, nullable=False, index=True),
-    Column("asset", String(200), nullable=False),
+    Column("asset", JSON, nullable=False),  # sealed; clear if stored before v2 (legacy)
     Column("stages", JSON, nullable=False),
     Column("opened_at", UtcDateTime, nullable=False),
     Column("opened_recorded_at", UtcDateTime, nullable=False),
@@ -111,7 +112,8 @@ class ServiceSurveys(FoldProjection):
 
     def _WorkOrderOpened(self, rows: Rows, e: WorkOrder.WorkOrderOpened, pos: int) -> None:
         rows.put(work_orders, {
-            "work_order_id": e.originator_id, "client_id": e.client_id, "asset": e.asset,
+            "work_order_id": e.originator_id, "client_id": e.client_id,
+            "asset": kept_or_legacy(e, "asset"),
             "stages": list(e.stages), "opened_at": e.occurred_at,
             "opened_recorded_at": e.timestamp, "closed_at": None, "closed_recorded_at": None,
             "amount": None, "currency": None})

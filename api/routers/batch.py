@@ -48,6 +48,7 @@ def batch(body: BatchRequest, svc: ServicesDep, response: Response,
     receipt = svc.app.execute(commands, Actor(who.user_id, str(who.role)),
                               idempotency_key=idempotency_key,
                               expected_versions=[i.if_match for i in body.items])
+    svc.marks.note(who, receipt.position)
     if receipt.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return BatchResult(results=[WriteResult(id=r.id, version=r.version, position=r.position,

@@ -38,7 +38,7 @@ def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
             min_position: MinPosition = None) -> dict[str, Any]:
     """Clients in registration order, filtered by kind, segment at `at`, specialist and text
     (on the current profile; `as_of` keeps the clients known by then)."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
         only = None
@@ -58,7 +58,7 @@ def client_brief(request: Request, client_id: UUID, purpose: ContactPurpose,
                  planned_contact_id: UUID | None = None,
                  min_position: MinPosition = None) -> dict[str, Any]:
     """What a contact of this purpose needs to know about the client, and nothing more."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
         found = brief(conn, client_id, str(purpose), at=at_, as_of=as_of_,

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 
-from api.deps import PersonalReader, ServicesDep, reveal
+from api.deps import PersonalReader, Principal, ServicesDep, reveal
 from api.routers.read_params import AsOf, At, moments
 from api.schemas import PROBLEM_RESPONSES, Actor, EventOut, EventPage
 from commands.fields import Instant
@@ -24,17 +24,19 @@ MinPosition = Annotated[int | None, Query(ge=0, description=(
     "Wait (bounded) until the read models include this position: read your own write."))]
 
 
-def wait_until(svc: ServicesDep, min_position: int | None) -> None:
-    """Read-your-writes: wait (bounded) until the read models include `min_position`."""
-    if not min_position:
-        return
-    head = int(svc.app.recorder.max_notification_id() or 0)
-    if min_position > head:
-        raise RequestValidationError([{
-            "loc": ("query", "min_position"), "type": "less_than_equal",
-            "msg": f"no event has been stored at position {min_position} (last is {head})"}])
-    if not svc.wait_for(min_position, svc.read_wait_seconds):
-        raise HTTPException(503, f"the read models have not reached position {min_position} "
+def wait_until(svc: ServicesDep, min_position: int | None,
+               who: Principal | None = None) -> None:
+    """Read-your-writes: wait (bounded) until the read models include `min_position` and
+    every write this process acknowledged to the caller's key (`who`)."""
+    if min_position:
+        head = int(svc.app.recorder.max_notification_id() or 0)
+        if min_position > head:
+            raise RequestValidationError([{
+                "loc": ("query", "min_position"), "type": "less_than_equal",
+                "msg": f"no event has been stored at position {min_position} (last is {head})"}])
+    target = max(min_position or 0, svc.marks.of(who) if who is not None else 0)
+    if target and not svc.wait_for(target, svc.read_wait_seconds):
+        raise HTTPException(503, f"the read models have not reached position {target} "
                                  "yet; retry shortly", headers={"Retry-After": "1"})
 
 
@@ -43,7 +45,7 @@ def client_card(request: Request, client_id: UUID, svc: ServicesDep, _who: Perso
                 at: At = None, as_of: AsOf = None,
                 min_position: MinPosition = None) -> dict[str, Any]:
     """The full client card (§5) at `at` as known at `as_of` (see projections.client_views)."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
         found = full_card(conn, client_id, at=at_, as_of=as_of_)
@@ -60,7 +62,7 @@ def client_events(client_id: UUID, svc: ServicesDep, _who: PersonalReader,
                       description="Only events recorded at or before this moment.")] = None,
                   min_position: MinPosition = None) -> EventPage:
     """The client's history in store order, with both times and the actor of every event."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     if as_of is not None and as_of.tzinfo is None:
         raise HTTPException(422, "as_of needs a UTC offset")
     with svc.engine.connect() as conn:

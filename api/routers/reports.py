@@ -31,7 +31,7 @@ def payments(request: Request, svc: ServicesDep, _who: ReportReader, month: Mont
                  "IANA zone of the calendar months and days; default CRM_TIMEZONE."))] = None,
              min_position: MinPosition = None) -> dict[str, Any]:
     """Payments against plan per specialist: daily cumulative %, forecast, debtors, acts."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     if not 1900 <= int(month[:4]) < 9000:
         raise HTTPException(422, "month: the year must lie between 1900 and 9000")
     at_, as_of_ = moments(request, at, as_of)
@@ -52,7 +52,7 @@ def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
                  "Items per section (counts stay exact)."))] = 1000,
              min_position: MinPosition = None) -> dict[str, Any]:
     """Overdue planned contacts and agreements, late data entry, card gaps, work unrated."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
         report = controls_report(conn, at=at_, as_of=as_of_, specialist_id=specialist,

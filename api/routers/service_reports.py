@@ -22,6 +22,7 @@ from commands.fields import Instant
 from domain.catalogue import jsonable
 from domain.errors import InvalidValueError
 from domain.values import EARLIEST_YEAR, LATEST_YEAR
+from projections.personal import shown
 from projections.satisfaction import satisfaction_report
 from projections.segment_report import (
     DEFAULT_REVENUE_BANDS,
@@ -81,7 +82,7 @@ def work_orders(request: Request, svc: ServicesDep, _who: PersonalReader,
                 limit: Limit = 100, min_position: MinPosition = None) -> dict[str, Any]:
     """The survey register: work orders with their survey status (due 3-4 local days after
     closing, overdue after, done, unreachable; not_due and open too), oldest opened first."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_, zone = _moments(request, at, as_of, tz)
     try:
         after = RegisterKey.decode(cursor) if cursor else None
@@ -91,6 +92,9 @@ def work_orders(request: Request, svc: ServicesDep, _who: PersonalReader,
     with svc.engine.connect() as conn:
         items, more = survey_register(conn, at=at_, as_of=as_of_, tz=zone,
                                       status=survey_status, limit=limit, after=after)
+    svc.personal.preload(item["client_id"] for item in items)
+    for item in items:  # the asset is personal: opened here, "[erased]" once erased
+        item["asset"] = shown(svc.personal, item["client_id"], item["asset"])
     return _json({"at": at_, "as_of": as_of_, "timezone": zone, "items": items,
                   "next_cursor": more.encode() if more else None})
 
@@ -108,7 +112,7 @@ def satisfaction(request: Request, svc: ServicesDep, _who: ReportReader,
                  min_position: MinPosition = None) -> dict[str, Any]:
     """Satisfaction: surveys attempted/completed, reach, fully satisfied, % satisfied per question
     and stage, complaints per stage, monthly trend, stages worst first (no personal data)."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_, zone = _moments(request, at, as_of, tz)
     _in_range(**{"from": from_, "to": to})
     if from_ is not None and to is not None and to <= from_:
@@ -142,7 +146,7 @@ def segments(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
              min_position: MinPosition = None) -> dict[str, Any]:
     """Segments at `at` (active, low_active, at_risk, lost, never), the loyalty-value matrix over
     the last 13 months and the transitions since the same day a month earlier."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_, zone = _moments(request, at, as_of, tz)
     # The patterns above admit only digits, so these conversions cannot fail.
     visits = tuple(int(v) for v in visit_bands.split(","))

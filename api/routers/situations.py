@@ -76,7 +76,7 @@ def situations(svc: ServicesDep, _who: Reader,
                as_of: AsOf = None, calendar: Basis = "as_measured",
                min_position: MinPosition = None) -> dict[str, Any]:
     """Situations in order of opening, with both clocks' figures and SLA state at `at`."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_, policy = _moments(svc, at, as_of)
     with svc.engine.connect() as conn:
         items, last = list_situations(
@@ -94,7 +94,7 @@ def situation_evidence(situation_id: UUID, svc: ServicesDep, _who: Reader, at: A
                        min_position: MinPosition = None) -> dict[str, Any]:
     """The events that start, stop and pause each clock, the calendar and SLA target versions
     applied, and the arithmetic: enough to recompute every figure by hand."""
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_, policy = _moments(svc, at, as_of)
     with svc.engine.connect() as conn:
         found = evidence(conn, policy, situation_id, at=at_, as_of=as_of_, basis=calendar)
@@ -128,7 +128,7 @@ def reaction_times(svc: ServicesDep, _who: Reader,
     reaction and resolution clocks; every figure names the situation and events behind it."""
     if from_ is not None and to is not None and to <= from_:
         raise HTTPException(422, "`to` must be after `from`")
-    wait_until(svc, min_position)
+    wait_until(svc, min_position, _who)
     at_, as_of_, policy = _moments(svc, at, as_of)
     with svc.engine.connect() as conn:
         report = reaction_report(

@@ -166,6 +166,7 @@ def _endpoint(spec: Write) -> Any:
         receipt = svc.app.execute([command], Actor(who.user_id, str(who.role)),
                                   idempotency_key=idempotency_key,
                                   expected_versions=[parse_if_match(if_match)])
+        svc.marks.note(who, receipt.position)
         return respond(receipt, response, spec.status)
 
     P = inspect.Parameter

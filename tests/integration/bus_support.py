@@ -47,6 +47,9 @@ class _TablesOnly:
     def preload(self, client_ids: Any) -> None:
         raise AssertionError("not for applying events")
 
+    def erased(self, client_id: Any) -> bool:
+        raise AssertionError("not for applying events")
+
 
 ALL_TABLES = {p.name: p.tables for p in all_projections(_TablesOnly())}
 
