@@ -54,7 +54,7 @@ class Projector(PollLoop):
 
     def __init__(self, runner: Runner, port: KafkaPort, topics: Topics | None = None, *,
                  group_id: str = "crm-projections", client_id: str = "crm-projector",
-                 page_size: int = 500, retry: RetryPolicy | None = None,
+                 page_size: int = 2000, retry: RetryPolicy | None = None,
                  poll_timeout_ms: int = 200, clock: Callable[[], datetime] | None = None,
                  unseal: Callable[[Any], Any] | None = None,
                  after_page: Callable[[int], None] | None = None) -> None:

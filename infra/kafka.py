@@ -73,7 +73,8 @@ def make_consumer(
         session_timeout_ms=6000,
         heartbeat_interval_ms=1500,
         fetch_max_wait_ms=100,
-        max_poll_records=1000,
+        # One poll feeds one projection page (Runner pages of 2,000): fewer, larger transactions.
+        max_poll_records=2000,
         isolation_level="read_committed",
         allow_auto_create_topics=False,
         kafka_client=_net_client,
