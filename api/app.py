@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
-from api import errors, middleware
+from api import errors, middleware, openapi
 from api.deps import Services
 from api.routers import health, v1_routers
 from consumers import dlq
@@ -149,4 +149,5 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(health.router)
     for router in v1_routers():
         app.include_router(router, prefix="/v1")
+    app.openapi = openapi.customise(app)  # type: ignore[method-assign]
     return app

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+# Instants and dates are the strings the routes write (RFC 3339 with offset; ISO dates);
+# decimals are exact strings.
+Instant = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Day = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
+Money = Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$",
+                                       "description": "An exact decimal as a string."})]
+Month = Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$"})]
+Section = dict[str, Any]
 
 
 class WriteResult(BaseModel):
@@ -48,8 +57,8 @@ class EventOut(BaseModel):
     stream_id: UUID
     version: int
     client_id: UUID | None
-    occurred_at: str
-    recorded_at: str
+    occurred_at: Instant
+    recorded_at: Instant
     actor: Actor
     data: dict[str, Any]
 
@@ -60,12 +69,23 @@ class EventPage(BaseModel):
                                                 "the end.")
 
 
+class ProblemField(BaseModel):
+    field: str = Field(description="The offending field: `path.x`, `query.x`, a body field "
+                                   "(dotted), `items.N.data.x` in a batch, or `body`.")
+    message: str
+    type: str | None = Field(default=None, description="The kind of error, when known.")
+
+
 class Problem(BaseModel):
+    """An RFC 9457 problem, served as application/problem+json."""
+
     type: str = "about:blank"
     title: str
     status: int
     detail: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[ProblemField] | None = Field(default=None, description="The offending fields.")
+    current_version: int | None = Field(default=None, description="On a stale If-Match (409): "
+                                                                  "the target's version now.")
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -78,3 +98,531 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
                          (429, "Rate limit exceeded (see Retry-After)"),
                          (503, "Store unavailable or read models behind (see Retry-After)"))
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Response shapes of the reads. They describe the bodies the routes build (the routes keep
+# building them as before and return them as they are; tests/api/test_openapi.py compares real
+# answers against these schemas).
+
+
+
+class Profile(BaseModel):
+    kind: str
+    form: str
+    name: str
+    tax_id: str | None = None
+    phones: list[str]
+    emails: list[str]
+    address: str | None = None
+    tags: list[str]
+
+
+class ContactPersonView(BaseModel):
+    person_id: UUID
+    name: str
+    role: str
+    phones: list[str]
+    emails: list[str]
+    notes: str | None = None
+
+
+class ContactPersonsByRole(BaseModel):
+    decision_maker: list[ContactPersonView] = Field(default_factory=list)
+    contact: list[ContactPersonView] = Field(default_factory=list)
+    influencer: list[ContactPersonView] = Field(default_factory=list)
+    user: list[ContactPersonView] = Field(default_factory=list)
+
+
+class ContactView(BaseModel):
+    contact_id: UUID
+    at: Instant
+    topic: str
+    channel: str
+    purpose: str | None = None
+
+
+class PlannedContactView(BaseModel):
+    planned_contact_id: UUID
+    purpose: str
+    due_at: Instant
+    overdue: bool
+    specialist_id: UUID | None = None
+    note: str | None = None
+
+
+class AgreementView(BaseModel):
+    agreement_id: UUID
+    text: str
+    due_at: Instant
+    made_at: Instant
+    overdue: bool
+
+
+class OpenSituationView(BaseModel):
+    situation_id: UUID
+    kind: str
+    opened_at: Instant
+
+
+class PaymentRegularity(BaseModel):
+    on_time: int
+    due: int
+    percent: Money | None = Field(description="Share of invoices paid by their due date; "
+                                              "null when none was due.")
+
+
+class SatisfactionEntry(BaseModel):
+    survey_id: UUID
+    work_order_id: UUID
+    completed_at: Instant
+    outcome: str
+    satisfied: int
+    answered: int
+
+
+class Completeness(BaseModel):
+    score: Money
+    missing: list[str]
+    checklist: list[str]
+
+
+class ClientCard(BaseModel):
+    """The client card (§5) at `at` as known at `as_of`."""
+
+    client_id: UUID
+    at: Instant
+    as_of: Instant | None
+    profile: Profile
+    interests: list[str]
+    specialist_id: UUID | None
+    registered_at: Instant
+    erased: bool
+    contact_persons: ContactPersonsByRole
+    last_contact: ContactView | None
+    next_planned_contact: PlannedContactView | None
+    open_agreements: list[AgreementView]
+    overdue_agreements: list[AgreementView]
+    open_situations: list[OpenSituationView]
+    payment_regularity: PaymentRegularity
+    satisfaction_history: list[SatisfactionEntry]
+    segment: str
+    completeness: Completeness
+    position: int
+
+
+class MissingData(BaseModel):
+    client: list[str]
+    decision_maker: list[str]
+
+
+class ClientBrief(BaseModel):
+    """What a contact of one purpose needs; `sections` names the sections present."""
+
+    client_id: UUID
+    purpose: str
+    at: Instant
+    as_of: Instant | None
+    name: str
+    form: str
+    kind: str
+    specialist_id: UUID | None
+    sections: list[str]
+    last_contact: ContactView | None = None
+    last_meeting: ContactView | None = None
+    plan: PlannedContactView | None = None
+    open_agreements: list[AgreementView] | None = None
+    recent_topics: list[ContactView] | None = None
+    interests: list[str] | None = None
+    payment_regularity: PaymentRegularity | None = None
+    missing: MissingData | None = None
+    decision_makers: list[ContactPersonView] | None = None
+    contact_persons: ContactPersonsByRole | None = None
+    works: list[Section] | None = None
+    overdue_invoices: list[Section] | None = None
+    payments_last_90_days: list[Section] | None = None
+    acts_not_returned: list[Section] | None = None
+    open_situations: list[OpenSituationView] | None = None
+    satisfaction_history: list[SatisfactionEntry] | None = None
+
+
+class ClientListItem(BaseModel):
+    client_id: UUID
+    kind: str
+    form: str
+    name: str
+    tax_id: str | None = None
+    specialist_id: UUID | None
+    registered_at: Instant
+    erased: bool
+
+
+class ClientList(BaseModel):
+    items: list[ClientListItem]
+    next_cursor: str | None
+
+
+class SurveyState(BaseModel):
+    attempts: int
+    last_outcome: str | None = None
+    completed_at: Instant | None = None
+
+
+class WorkOrderItem(BaseModel):
+    work_order_id: UUID
+    client_id: UUID
+    asset: str | None
+    opened_at: Instant
+    closed_at: Instant | None
+    age_days: int | None
+    status: str
+    survey: SurveyState | None
+
+
+class WorkOrderRegister(BaseModel):
+    at: Instant
+    as_of: Instant
+    timezone: str
+    items: list[WorkOrderItem]
+    next_cursor: str | None
+
+
+class Clock(BaseModel):
+    state: str
+    status: str
+    stopped_at: Instant | None = None
+    stop_event_id: UUID | None = None
+    wall_seconds: int | None = None
+    business_seconds: int | None = None
+    target_seconds: int | None = None
+    deadline: Instant | None = None
+
+
+class SituationSummary(BaseModel):
+    situation_id: UUID
+    client_id: UUID | None
+    kind: str
+    trigger: str
+    trigger_event_id: UUID | None
+    specialist_id: UUID | None
+    status: str
+    opened_at: Instant
+    recorded_at: Instant
+    breached: bool
+    first_reaction: Clock
+    resolution: Clock
+
+
+class SituationList(BaseModel):
+    at: Instant
+    as_of: Instant
+    calendar: str
+    items: list[SituationSummary]
+    next_cursor: str | None
+
+
+class EvidenceEvent(BaseModel):
+    event_id: UUID
+    type: str
+    stream_id: UUID
+    version: int
+    position: int
+    occurred_at: Instant
+    recorded_at: Instant
+    counted_at: Instant
+    effects: list[str]
+
+
+class SituationEvidence(BaseModel):
+    situation_id: UUID
+    client_id: UUID | None
+    kind: str
+    trigger: str
+    trigger_event_id: UUID | None
+    specialist_id: UUID | None
+    status: str
+    at: Instant
+    as_of: Instant
+    calendar_basis: str
+    events: list[EvidenceEvent]
+    clocks: dict[str, Section]
+
+
+class Share(BaseModel):
+    satisfied: int
+    answered: int
+    percent: Money | None
+
+
+class SurveyCounts(BaseModel):
+    attempted: int
+    completed: int
+    reach_percent: Money | None
+
+
+class QuestionShare(BaseModel):
+    template_id: UUID
+    question_id: str
+    stage: str
+    text: str
+    satisfied: int
+    answered: int
+    percent: Money | None
+
+
+class StageShare(BaseModel):
+    stage: str
+    satisfied: int
+    answered: int
+    percent: Money | None
+    complaints: int
+
+
+class ComplaintCounts(BaseModel):
+    total: int
+    without_stage: int
+    by_stage: dict[str, int]
+
+
+class SatisfactionMonth(BaseModel):
+    month: Month
+    surveys: SurveyCounts
+    fully_satisfied: Share
+    questions: list[QuestionShare]
+    stages: list[StageShare]
+    stages_worst_first: list[StageShare]
+    complaints: ComplaintCounts
+
+
+class SatisfactionReport(BaseModel):
+    at: Instant
+    as_of: Instant
+    timezone: str
+    from_: Instant | None = Field(alias="from")
+    to: Instant | None
+    specialist: UUID | None
+    surveys: SurveyCounts
+    fully_satisfied: Share
+    questions: list[QuestionShare]
+    stages: list[StageShare]
+    stages_worst_first: list[StageShare]
+    complaints: ComplaintCounts
+    months: list[SatisfactionMonth]
+
+
+class SegmentBoundaries(BaseModel):
+    active_from: Day
+    low_active_from: Day
+    at_risk_from: Day
+
+
+class SegmentCounts(BaseModel):
+    active: int
+    low_active: int
+    at_risk: int
+    lost: int
+    never: int
+
+
+class LoyaltyMatrix(BaseModel):
+    window: Section
+    currency: str | None
+    visit_bands: list[Section]
+    revenue_bands: list[Section]
+    clients: list[list[int]]
+
+
+class SegmentTransitions(BaseModel):
+    from_date: Day
+    to_date: Day
+    items: list[Section]
+
+
+class SegmentMembers(BaseModel):
+    segment: str
+    items: list[UUID]
+    next_cursor: UUID | None
+
+
+class SegmentsReport(BaseModel):
+    at: Instant
+    as_of: Instant
+    timezone: str
+    date: Day
+    boundaries: SegmentBoundaries
+    total: int
+    counts: SegmentCounts
+    matrix: LoyaltyMatrix
+    transitions: SegmentTransitions
+    clients: SegmentMembers | None = None
+
+
+class ReactionGroup(BaseModel):
+    specialist_id: UUID | None
+    kind: str
+    count: int
+    situation_ids: list[UUID]
+    first_reaction: Section
+    resolution: Section
+
+
+class ReactionTotals(BaseModel):
+    count: int
+    situation_ids: list[UUID]
+    first_reaction: Section
+    resolution: Section
+
+
+class ReactionTimesReport(BaseModel):
+    at: Instant
+    as_of: Instant
+    calendar: str
+    from_: Instant | None = Field(alias="from")
+    to: Instant | None
+    kind: str | None
+    specialist_id: UUID | None
+    percentile_method: str
+    groups: list[ReactionGroup]
+    totals: ReactionTotals
+    ids_truncated: bool
+
+
+class SpecialistPayments(BaseModel):
+    specialist_id: UUID | None
+    currency: str | None
+    plan: Money | None
+    collected: Money
+    percent_of_plan: Money | None
+    daily: list[Section]
+    forecast_month_end: Money
+    forecast_percent_of_plan: Money | None
+    debtors: list[Section]
+    debtors_outstanding: Money
+    acts_not_returned: list[Section]
+
+
+class PaymentsReport(BaseModel):
+    month: Month
+    tz: str
+    at: Instant
+    as_of: Instant | None
+    days_in_month: int
+    day_of_month: int
+    specialists: list[SpecialistPayments]
+
+
+class ControlThresholds(BaseModel):
+    late_entry_hours: float
+    late_entry_period_days: int
+    feedback_days: int
+    items_per_section: int
+
+
+class ControlSection(BaseModel):
+    count: int
+    items: list[Section]
+    truncated: bool | None = None
+
+
+class ControlsReport(BaseModel):
+    at: Instant
+    as_of: Instant | None
+    specialist_id: UUID | None
+    thresholds: ControlThresholds
+    overdue_planned_contacts: ControlSection
+    late_data_entry: ControlSection
+    card_completeness: ControlSection
+    overdue_agreements: ControlSection
+    work_without_feedback: ControlSection
+    reaction_time_breaches: ControlSection | None = None
+
+
+class ExportHeader(BaseModel):
+    """The first line of an export: what it holds (docs/bus.md, docs/audit-format.md)."""
+
+    model_config = ConfigDict(extra="allow")
+    crmexport: int
+    scope: str
+    client: UUID | None = None
+    from_: Instant | None = Field(default=None, alias="from")
+    to: Instant | None = None
+    after: int
+
+
+class AuditEvent(BaseModel):
+    """One stored event as a CloudEvent (structured JSON) with its hashes and stored bytes."""
+
+    model_config = ConfigDict(extra="allow")
+    specversion: str
+    id: str
+    source: str
+    type: str
+    subject: str | None = None
+    time: Instant | None = None
+    datacontenttype: str | None = None
+    dataschema: str | None = None
+    position: int
+    stream: UUID | None = None
+    version: int | None = None
+    recordedtime: Instant | None = None
+    actor: str | None = None
+    actorrole: str | None = None
+    data: Any = None
+    hash: str
+
+
+class AuditEventPage(BaseModel):
+    header: ExportHeader
+    items: list[AuditEvent]
+    next_cursor: str | None
+
+
+class ChainReport(BaseModel):
+    ok: bool
+    events: int
+    problem: str | None
+    position: int | None
+    detail: str | None
+    last_chain_hash: str | None
+
+
+class ReceiptList(BaseModel):
+    items: list[Section]
+
+
+class SchemaEntry(BaseModel):
+    type: str = Field(description="The event type's name, e.g. ContactLogged.")
+    cloudevents_type: str = Field(description="Its CloudEvents `type`, e.g. crm.ContactLogged.v1.")
+    url: str = Field(description="Where its JSON Schema is served.")
+
+
+class SchemaList(BaseModel):
+    items: list[SchemaEntry]
+    next_cursor: str | None
+
+
+class JsonSchemaDocument(BaseModel):
+    """A JSON Schema (draft 2020-12) document; `$id` is its absolute URI."""
+
+    model_config = ConfigDict(extra="allow")
+    id_: str = Field(alias="$id")
+    schema_: str = Field(alias="$schema")
+    title: str
+    type: str
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    mode: str
+    store: Section
+    read_models: Section
+
+
+def described(model: type[BaseModel], status: int = 200) -> dict[str, Any]:
+    """Route arguments that declare `model` as the answer's schema in OpenAPI while the route
+    returns its body as it builds it (no re-serialisation: bodies stay byte for byte)."""
+    return {"response_model": None, "responses": {status: {"model": model}}}

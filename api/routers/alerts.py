@@ -20,6 +20,7 @@ Watcher = Annotated[Principal, Depends(require(Role.OPERATOR, Role.MANAGER, Role
 
 
 @router.get("/alerts/stream", summary="Stream alerts as server-sent events",
+            operation_id="stream_alerts",
             response_class=EventSourceResponse, responses={200: {
     "content": {"text/event-stream": {}},
     "description": "`event: ready` once subscribed, then one event per alert: `id` the alert "

@@ -10,7 +10,13 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.deps import AUDIT, Principal, ServicesDep, require
-from api.schemas import PROBLEM_RESPONSES
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    AuditEventPage,
+    ChainReport,
+    ReceiptList,
+    described,
+)
 from domain.catalogue import jsonable
 from projections.replay import list_receipts
 
@@ -18,7 +24,7 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=PROBLEM_RESPONSES)
 Auditor = Annotated[Principal, Depends(require(*AUDIT))]
 
 
-@router.get("/verify")
+@router.get("/verify", operation_id="verify_audit_chain", **described(ChainReport))
 def verify(svc: ServicesDep, _who: Auditor) -> dict[str, Any]:
     """Walk every stored event's hashes; name the first altered, removed, inserted or moved one."""
     if svc.audit_verify is None:
@@ -26,7 +32,7 @@ def verify(svc: ServicesDep, _who: Auditor) -> dict[str, Any]:
     return asdict(svc.audit_verify())
 
 
-@router.get("/events")
+@router.get("/events", operation_id="list_audit_events", **described(AuditEventPage))
 def events(svc: ServicesDep, _who: Auditor,
            cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$",
                                                description="a position; next page after it")
@@ -45,7 +51,7 @@ def events(svc: ServicesDep, _who: Auditor,
             "next_cursor": str(items[-1]["position"]) if more and items else None}
 
 
-@router.get("/receipts")
+@router.get("/receipts", operation_id="list_replay_receipts", **described(ReceiptList))
 def receipts(svc: ServicesDep, _who: Auditor,
              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     """Replay receipts, newest first: projection, code version, event range and digests."""

@@ -19,7 +19,8 @@ router = APIRouter(tags=["batch"])
 ROLES_BY_COMMAND = {spec.command.NAME: spec.roles for spec in WRITES}
 
 
-@router.post("/batch", response_model=BatchResult, responses=PROBLEM_RESPONSES)
+@router.post("/batch", response_model=BatchResult, responses=PROBLEM_RESPONSES,
+             operation_id="run_batch")
 def batch(body: BatchRequest, svc: ServicesDep, response: Response,
           who: Annotated[Principal, Depends(require(*OPERATE))],
           idempotency_key: IdempotencyKey = None) -> BatchResult | Response:

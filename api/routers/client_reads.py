@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from api.deps import PersonalReader, ServicesDep, reveal
 from api.routers.clients import MinPosition, wait_until
 from api.routers.read_params import AsOf, At, moments, zone
-from api.schemas import PROBLEM_RESPONSES
+from api.schemas import PROBLEM_RESPONSES, ClientBrief, ClientList, described
 from domain.months import Segment
 from domain.values import ClientKind, ContactPurpose
 from projections.client_views import brief
@@ -24,7 +24,7 @@ router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES)
 _EVERYTHING = datetime(8999, 12, 31, tzinfo=UTC)
 
 
-@router.get("/clients")
+@router.get("/clients", operation_id="list_clients", **described(ClientList))
 def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
             kind: ClientKind | None = None, segment: Segment | None = None,
             specialist: UUID | None = None,
@@ -52,7 +52,8 @@ def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
     return {"items": reveal(svc, items), "next_cursor": None if after is None else str(after)}
 
 
-@router.get("/clients/{client_id}/brief")
+@router.get("/clients/{client_id}/brief", operation_id="get_client_brief",
+            **described(ClientBrief))
 def client_brief(request: Request, client_id: UUID, purpose: ContactPurpose,
                  svc: ServicesDep, _who: PersonalReader, at: At = None, as_of: AsOf = None,
                  planned_contact_id: UUID | None = None,

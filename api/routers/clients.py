@@ -10,7 +10,14 @@ from fastapi.exceptions import RequestValidationError
 
 from api.deps import PersonalReader, Principal, ServicesDep, reveal
 from api.routers.read_params import AsOf, At, moments
-from api.schemas import PROBLEM_RESPONSES, Actor, EventOut, EventPage
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    Actor,
+    ClientCard,
+    EventOut,
+    EventPage,
+    described,
+)
 from commands.fields import Instant
 from domain.base import event_id_of
 from domain.catalogue import event_data, jsonable
@@ -40,7 +47,8 @@ def wait_until(svc: ServicesDep, min_position: int | None,
                                  "yet; retry shortly", headers={"Retry-After": "1"})
 
 
-@router.get("/clients/{client_id}/card")
+@router.get("/clients/{client_id}/card", operation_id="get_client_card",
+            **described(ClientCard))
 def client_card(request: Request, client_id: UUID, svc: ServicesDep, _who: PersonalReader,
                 at: At = None, as_of: AsOf = None,
                 min_position: MinPosition = None) -> dict[str, Any]:
@@ -54,7 +62,8 @@ def client_card(request: Request, client_id: UUID, svc: ServicesDep, _who: Perso
     return reveal(svc, found)  # type: ignore[no-any-return]
 
 
-@router.get("/clients/{client_id}/events", response_model=EventPage)
+@router.get("/clients/{client_id}/events", response_model=EventPage,
+            operation_id="list_client_events")
 def client_events(client_id: UUID, svc: ServicesDep, _who: PersonalReader,
                   cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
                   limit: Annotated[int, Query(ge=1, le=500)] = 100,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from api.deps import READ_REPORTS, Principal, ServicesDep, require
 from api.routers.clients import MinPosition, wait_until
 from api.routers.read_params import AsOf, At, moments, zone
-from api.schemas import PROBLEM_RESPONSES
+from api.schemas import PROBLEM_RESPONSES, ControlsReport, PaymentsReport, described
 from domain.catalogue import jsonable
 from projections.controls import controls_report
 from projections.payments_report import payments_report
@@ -24,7 +24,8 @@ Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026
                              description="Calendar month YYYY-MM in the zone `tz`.")]
 
 
-@router.get("/reports/payments")
+@router.get("/reports/payments", operation_id="get_payments_report",
+            **described(PaymentsReport))
 def payments(request: Request, svc: ServicesDep, _who: ReportReader, month: Month,
              at: At = None, as_of: AsOf = None, specialist: UUID | None = None,
              tz: Annotated[str | None, Query(max_length=64, description=(
@@ -41,7 +42,8 @@ def payments(request: Request, svc: ServicesDep, _who: ReportReader, month: Mont
     return jsonable(report)  # type: ignore[no-any-return]
 
 
-@router.get("/reports/controls")
+@router.get("/reports/controls", operation_id="get_controls_report",
+            **described(ControlsReport))
 def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = None,
              as_of: AsOf = None, specialist: UUID | None = None,
              late_entry_hours: Annotated[float, Query(gt=0, le=24 * 365)] = 24,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 
 from api.deps import Principal, principal
-from api.schemas import PROBLEM_RESPONSES
+from api.schemas import PROBLEM_RESPONSES, JsonSchemaDocument, SchemaList, described
 from consumers import schemas
 
 router = APIRouter(tags=["schemas"], responses=PROBLEM_RESPONSES)
@@ -16,7 +16,7 @@ router = APIRouter(tags=["schemas"], responses=PROBLEM_RESPONSES)
 AnyRole = Annotated[Principal, Depends(principal)]
 
 
-@router.get("/schemas")
+@router.get("/schemas", operation_id="list_event_schemas", **described(SchemaList))
 def list_schemas(_who: AnyRole) -> dict[str, Any]:
     """Every event type with its CloudEvents type and the URL of its JSON Schema."""
     items = []
@@ -28,8 +28,11 @@ def list_schemas(_who: AnyRole) -> dict[str, Any]:
     return {"items": items, "next_cursor": None}
 
 
-@router.get("/schemas/{event_type}", response_class=JSONResponse,
-            responses={200: {"content": {"application/schema+json": {}}}})
+@router.get("/schemas/{event_type}", response_class=JSONResponse, operation_id="get_event_schema",
+            response_model=None, responses={200: {
+                "model": JsonSchemaDocument,
+                "content": {"application/schema+json": {}},
+                "description": "The JSON Schema; `$id` is its absolute URI."}})
 def get_schema(event_type: str, _who: AnyRole) -> JSONResponse:
     """The JSON Schema (2020-12) of one event type, by name ('ContactLogged': its current
     version) or CloudEvents type ('crm.ContactLogged.v1')."""

@@ -17,7 +17,13 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import READ_REPORTS, PersonalReader, Principal, ServicesDep, require
 from api.routers.clients import MinPosition, wait_until
-from api.schemas import PROBLEM_RESPONSES
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    SatisfactionReport,
+    SegmentsReport,
+    WorkOrderRegister,
+    described,
+)
 from commands.fields import Instant
 from domain.catalogue import jsonable
 from domain.errors import InvalidValueError
@@ -74,7 +80,8 @@ def _json(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.get("/work-orders")
+@router.get("/work-orders", operation_id="list_work_orders",
+            **described(WorkOrderRegister))
 def work_orders(request: Request, svc: ServicesDep, _who: PersonalReader,
                 survey_status: SurveyStatus | None = None, at: At = None, as_of: AsOf = None,
                 tz: Tz = None,
@@ -99,7 +106,8 @@ def work_orders(request: Request, svc: ServicesDep, _who: PersonalReader,
                   "next_cursor": more.encode() if more else None})
 
 
-@router.get("/reports/satisfaction")
+@router.get("/reports/satisfaction", operation_id="get_satisfaction_report",
+            **described(SatisfactionReport))
 def satisfaction(request: Request, svc: ServicesDep, _who: ReportReader,
                  from_: Annotated[Instant | None, Query(
                      alias="from", description="Period start (inclusive), by survey end "
@@ -124,7 +132,8 @@ def satisfaction(request: Request, svc: ServicesDep, _who: ReportReader,
                   "specialist": specialist, **report})
 
 
-@router.get("/reports/segments")
+@router.get("/reports/segments", operation_id="get_segments_report",
+            **described(SegmentsReport))
 def segments(request: Request, svc: ServicesDep, _who: ReportReader, at: At = None,
              as_of: AsOf = None, tz: Tz = None,
              segment: Annotated[SegmentName | None, Query(

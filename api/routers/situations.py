@@ -13,7 +13,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.deps import READ_REPORTS, Principal, ServicesDep, require
 from api.routers.clients import MinPosition, wait_until
-from api.schemas import PROBLEM_RESPONSES
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    ReactionTimesReport,
+    SituationEvidence,
+    SituationList,
+    described,
+)
 from commands.fields import Instant
 from domain.catalogue import jsonable
 from domain.errors import InvalidValueError
@@ -64,7 +70,8 @@ def _cursor_in(cursor: str | None) -> tuple[datetime, UUID] | None:
         raise InvalidValueError("not a cursor this list gave", field="query.cursor") from None
 
 
-@router.get("/situations", summary="List situations with their clocks at a moment")
+@router.get("/situations", summary="List situations with their clocks at a moment",
+            operation_id="list_situations", **described(SituationList))
 def situations(svc: ServicesDep, _who: Reader,
                status: Annotated[Literal["open", "paused", "resolved"] | None, Query(
                    description="The situation's status at `at`.")] = None,
@@ -87,7 +94,8 @@ def situations(svc: ServicesDep, _who: Reader,
                      "items": [summary(m) for m in items], "next_cursor": _cursor_out(last)})
 
 
-@router.get("/situations/{situation_id}/evidence",
+@router.get("/situations/{situation_id}/evidence", operation_id="get_situation_evidence",
+            **described(SituationEvidence),
             summary="The evidence behind a situation's reaction figures")
 def situation_evidence(situation_id: UUID, svc: ServicesDep, _who: Reader, at: At = None,
                        as_of: AsOf = None, calendar: Basis = "as_measured",
@@ -108,6 +116,7 @@ REPORT_IDS = 100  # ids per list by default: a report over every situation stays
 
 
 @router.get("/reports/reaction-times", tags=["reports"],
+            operation_id="get_reaction_times_report", **described(ReactionTimesReport),
             summary="Reaction times per specialist and kind")
 def reaction_times(svc: ServicesDep, _who: Reader,
                    from_: Annotated[Instant | None, Query(
