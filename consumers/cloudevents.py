@@ -3,7 +3,8 @@
 Mapping (docs/bus.md has the full table):
   id = event id (uuid5 of stream and version), source = "crm", type = "crm.<EventType>.v<N>"
   (N = the event class's class_version), subject = the client id (the stream id for reference
-  data), time = occurred_at, datacontenttype = application/json, dataschema = /v1/schemas/<type>,
+  data), time = occurred_at, datacontenttype = application/json,
+  dataschema = urn:crm:schema:<type>.data (the $id of the JSON Schema of `data`),
   data = the event's own fields as JSON (money a decimal string, instants RFC 3339, ids strings).
   Extensions: position, stream, version, recordedtime, actor, actorrole, clientid (absent for
   reference data), prevposition (the position of the previous event in the same partition, 0 for
@@ -37,6 +38,11 @@ SPECVERSION = "1.0"
 SOURCE = "crm"
 TYPE_PREFIX = "crm."
 CONTENT_TYPE = "application/json"
+# `dataschema` is the absolute URI ($id) of the JSON Schema of `data` (CloudEvents 1.0), served
+# by GET /v1/schemas/<that URI or crm.X.vN.data>; the whole record's schema is
+# urn:crm:schema:crm.X.vN.
+SCHEMA_URN = "urn:crm:schema:"
+DATA_SUFFIX = ".data"
 # Envelope fields every domain event carries; the rest of the event is `data`.
 _ENVELOPE = ("originator_id", "originator_version", "timestamp", "client_id", "occurred_at",
              "actor", "actor_role")
@@ -113,7 +119,7 @@ def _envelope(position: int, event: Any, data: Any, prev_position: int | None,
         "subject": str(event.client_id or event.originator_id),
         "time": event.occurred_at.isoformat(),
         "datacontenttype": CONTENT_TYPE,
-        "dataschema": f"/v1/schemas/{name}",
+        "dataschema": f"{SCHEMA_URN}{ce_type(name)}{DATA_SUFFIX}",
         "position": position,
         "stream": str(event.originator_id),
         "version": event.originator_version,

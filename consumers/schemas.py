@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from consumers.cloudevents import CONTENT_TYPE, SOURCE, SPECVERSION, ce_type, class_version
+from consumers.cloudevents import (
+    CONTENT_TYPE,
+    DATA_SUFFIX,
+    SCHEMA_URN,
+    SOURCE,
+    SPECVERSION,
+    ce_type,
+    class_version,
+)
 from consumers.cloudevents import field_types as event_fields
 from domain.catalogue import EVENT_TYPES
 
@@ -93,7 +101,7 @@ def event_schema(name: str) -> dict[str, Any]:
     fields = event_fields(cls)
     return {
         "$schema": DIALECT,
-        "$id": f"urn:crm:schema:{ce_type(name)}",
+        "$id": f"{SCHEMA_URN}{ce_type(name)}",
         "title": name,
         "description": f"A {name} event as a CloudEvents 1.0 structured JSON record on "
                        "crm.events.v1 (docs/bus.md). Ignore members you do not know.",
@@ -109,7 +117,7 @@ def event_schema(name: str) -> dict[str, Any]:
             "subject": _UUID,
             "time": _INSTANT,
             "datacontenttype": {"const": CONTENT_TYPE},
-            "dataschema": {"const": f"/v1/schemas/{name}"},
+            "dataschema": {"const": f"{SCHEMA_URN}{ce_type(name)}{DATA_SUFFIX}"},
             "position": {"type": "integer", "minimum": 1},
             "prevposition": {"type": "integer", "minimum": 0},
             "stream": _UUID,
@@ -212,10 +220,28 @@ def incompatibilities(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return problems
 
 
+def data_schema(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of an event's `data` alone: what its records' `dataschema` names (the
+    absolute URI `$id`, as CloudEvents 1.0 defines `dataschema`)."""
+    ce = envelope["properties"]["type"]["const"]
+    return {"$schema": DIALECT, "$id": f"{SCHEMA_URN}{ce}{DATA_SUFFIX}",
+            "title": f"{envelope['title']} data",
+            "description": f"The `data` of a {ce} CloudEvent (docs/bus.md). Ignore members you "
+                           "do not know.",
+            **envelope["properties"]["data"], "$defs": envelope.get("$defs", {})}
+
+
 def find(type_or_name: str, directory: Path = SCHEMA_DIR) -> dict[str, Any] | None:
-    """A committed schema by event type ('ContactLogged') or CloudEvents type
-    ('crm.ContactLogged.v1'); the current version for a bare name."""
-    schemas = committed(directory)
+    """A committed schema by event type ('ContactLogged'), CloudEvents type
+    ('crm.ContactLogged.v1') or `$id` ('urn:crm:schema:crm.ContactLogged.v1'); the current
+    version for a bare name. With `.data` after the type (or the `dataschema` URI of a record):
+    the schema of that event's `data` alone."""
+    if type_or_name.startswith(SCHEMA_URN):
+        type_or_name = type_or_name[len(SCHEMA_URN):]
+    if type_or_name.endswith(DATA_SUFFIX):
+        envelope = find(type_or_name[:-len(DATA_SUFFIX)], directory)
+        return None if envelope is None else data_schema(envelope)
+    schemas = {**superseded(directory), **committed(directory)}
     if type_or_name in EVENT_TYPES:
         return schemas.get(file_name(type_or_name))
     for schema in schemas.values():

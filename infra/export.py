@@ -70,7 +70,8 @@ def export_lines(container: Any, *, client_id: UUID | None = None,
                 recorded_to and recorded and recorded > recorded_to):
             continue
         line = to_cloudevent(record.position, event, hash_=_hex(record.chain_hash)) if hasattr(
-            event, "occurred_at") else {"id": str(record.stream_id), "position": record.position,
+            event, "occurred_at") else {"specversion": "1.0", "id": str(record.stream_id),
+                                        "source": "crm", "position": record.position,
                                         "stream": str(record.stream_id),
                                         "version": record.version, "type": "crm.internal"}
         line.update(storedtopic=record.topic,

@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from tests.support import Api
 
 PACKAGE = "crm_generated_client"
-SCHEMA_BASE = "https://crm.example/schemas/"
 
 
 @pytest.fixture(scope="module")

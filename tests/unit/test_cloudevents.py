@@ -60,7 +60,7 @@ def test_a_contact_becomes_a_cloudevent_with_the_contract_attributes() -> None:
         "subject": str(CLIENT),
         "time": "2026-11-20T10:00:00+01:00",
         "datacontenttype": "application/json",
-        "dataschema": "/v1/schemas/ContactLogged",
+        "dataschema": "urn:crm:schema:crm.ContactLogged.v1.data",
         "position": 42,
         "prevposition": 40,
         "stream": str(STREAM),
