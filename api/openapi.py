@@ -62,6 +62,9 @@ def _errors_as_problems(path: str, operation: dict[str, Any]) -> None:
             responses.setdefault(str(code), {"description": description})
         if "{" in path:
             responses.setdefault("404", {"description": "Unknown id"})
+        if "requestBody" in operation:
+            responses.setdefault("400", {"description": "The body is not parseable JSON"})
+            responses.setdefault("413", {"description": "Request body too large"})
     for status, response in responses.items():
         if status[0] not in "45":
             continue
