@@ -32,9 +32,15 @@ def _rate(work: Any, items: list[Any]) -> float:
 
 def run(container: Container, backend: str) -> list[Row]:
     app: Any = container.app
-    stored = list(app.recorder.select_notifications(start=1, limit=SAMPLE))
+    sample = list(app.recorder.select_notifications(start=1, limit=SAMPLE))
     sealing = app.mapper
-    clear = [sealing.to_domain_event(n) for n in stored]  # unsealed once, keys now cached
+    clear_all = [sealing.to_domain_event(n) for n in sample]  # unsealed once, keys now cached
+    # Erased clients have no data key: sealing their events again would make a new one (the
+    # write side refuses such writes), and the originals would no longer unseal.
+    erased = {e.client_id for e in clear_all if type(e).__name__ == "ClientErased"}
+    kept = [i for i, e in enumerate(clear_all) if getattr(e, "client_id", None) not in erased]
+    stored = [sample[i] for i in kept]
+    clear = [clear_all[i] for i in kept]
     plain: Mapper[Any] = Mapper(transcoder=sealing.transcoder, compressor=sealing.compressor,
                    cipher=sealing.cipher)
     as_stored = sealing.sealed()
