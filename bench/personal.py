@@ -37,8 +37,9 @@ def run(container: Container, backend: str) -> list[Row]:
     clear_all = [sealing.to_domain_event(n) for n in sample]  # unsealed once, keys now cached
     # Erased clients have no data key: sealing their events again would make a new one (the
     # write side refuses such writes), and the originals would no longer unseal.
-    erased = {e.client_id for e in clear_all if type(e).__name__ == "ClientErased"}
-    kept = [i for i, e in enumerate(clear_all) if getattr(e, "client_id", None) not in erased]
+    keyring = container.keyring
+    kept = [i for i, e in enumerate(clear_all)
+            if getattr(e, "client_id", None) is None or not keyring.erased(e.client_id)]
     stored = [sample[i] for i in kept]
     clear = [clear_all[i] for i in kept]
     plain: Mapper[Any] = Mapper(transcoder=sealing.transcoder, compressor=sealing.compressor,
