@@ -114,11 +114,10 @@ def scratch_target(read_url: str) -> Iterator[Engine]:
             engine = make_engine(f"sqlite:///{folder}/replay.db")
 
             # A throwaway copy: no durability to pay for (a crash loses only the copy). The
-            # journal stays in memory so a page can still be rolled back.
+            # journal stays WAL (changing it needs the file to itself; readers share it).
             @event.listens_for(engine, "connect")
             def _throwaway(dbapi_connection: Any, _record: Any) -> None:
                 cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=MEMORY")
                 cursor.execute("PRAGMA synchronous=OFF")
                 cursor.close()
 
