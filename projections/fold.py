@@ -23,7 +23,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, select
+from sqlalchemy import Connection, LargeBinary, Table, and_, bindparam, delete, select
 
 from projections.base import Projection
 
@@ -50,7 +50,7 @@ class _Table:
     """One table's rows in memory: a cache of stored rows plus this page's changes."""
 
     __slots__ = ("complete", "deleted", "dirty", "groups", "indexes", "key_columns",
-                 "rows", "table")
+                 "read", "rows", "table")
 
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -63,6 +63,9 @@ class _Table:
         # column -> value -> keys held with that value (built on first `where`)
         self.indexes: dict[str, dict[Any, set[Key]]] = {}
         self.complete = False
+        # Whether a fold ever read this table: rows of a table only ever written need not be
+        # held once written (history, contacts, search tokens are most of the rows).
+        self.read = False
 
     def key_of(self, row: Row) -> Key:
         columns = self.key_columns
@@ -118,6 +121,7 @@ class Rows:
 
     def get(self, table: Table, *key: Any) -> Row | None:
         state = self._tables[table]
+        state.read = True
         found = state.rows.get(key)
         if found is None and not state.complete and not self._held(state, key):
             raise FoldError(f"{table.name}: row {key} read but not declared in needs()")
@@ -126,6 +130,7 @@ class Rows:
     def where(self, table: Table, column: str, value: Any) -> list[Row]:
         """Every row with `column` == `value`, ordered by primary key."""
         state = self._tables[table]
+        state.read = True
         if not state.holds(column, value):
             raise FoldError(f"{table.name}: rows where {column} = {value!r} read but not "
                             "declared in needs()")
@@ -139,11 +144,17 @@ class Rows:
     def put(self, table: Table, row: Row) -> None:
         """Insert or replace a whole row (every column given)."""
         state = self._tables[table]
-        key = state.key_of(row)
-        self._remember(state, key)
-        state.set_row(key, dict(row))
-        state.dirty.add(key)
-        state.deleted.discard(key)
+        columns = state.key_columns
+        key = (row[columns[0]],) if len(columns) == 1 else tuple([row[c] for c in columns])
+        held = state.rows
+        dirty, deleted = state.dirty, state.deleted
+        self._undo.append((state, key, held.get(key), key in dirty, key in deleted))
+        if state.indexes:
+            state.set_row(key, dict(row))
+        else:
+            held[key] = dict(row)
+        dirty.add(key)
+        deleted.discard(key)
 
     def insert_missing(self, table: Table, row: Row) -> bool:
         """Put the row unless one with its key exists; True if it was put."""
@@ -263,6 +274,8 @@ class Rows:
                 _upsert(conn, table, [rows[k] for k in state.dirty])
                 statements += 1
                 state.dirty.clear()
+            if not state.read and state.rows:  # written, never read: nothing to hold
+                state.forget()
         return statements
 
     def changed(self) -> bool:
@@ -346,8 +359,10 @@ def _plan_upsert(table: Table, dialect: Any, schema: str | None) -> _Upsert:
     sql = (f"INSERT INTO {target} ({', '.join(quote(n) for n in names)}) "
            f"VALUES ({', '.join([mark] * len(names))}) ON CONFLICT ({conflict}) "
            + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING"))
+    # Both drivers take bytes as they are; LargeBinary's processor only wraps them again.
     processors = tuple((i, process) for i, column in enumerate(table.columns)
-                       if (process := column.type._cached_bind_processor(dialect)) is not None)
+                       if not isinstance(column.type, LargeBinary)
+                       and (process := column.type._cached_bind_processor(dialect)) is not None)
     return _Upsert(sql, names, processors)
 
 
