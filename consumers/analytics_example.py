@@ -32,9 +32,11 @@ from consumers.checkpoints import Checkpoint, Tally
 log = logging.getLogger(__name__)
 
 EVENTS_TOPIC = "crm.events.v1"
-# CloudEvents types this example counts -> the daily_activity column they add to.
-COUNTED = {"crm.ContactLogged.v1": "contacts", "crm.ComplaintRegistered.v1": "complaints",
-           "crm.SurveyTickSet.v1": "survey_ticks", "crm.PaymentReceived.v1": "payments"}
+# CloudEvents types this example counts, without their ".vN" -> the daily_activity column they
+# add to. Every version counts: a new class version (ContactLogged v2 sealed the topic) keeps
+# the fields read here (amount, currency, ticked).
+COUNTED = {"crm.ContactLogged": "contacts", "crm.ComplaintRegistered": "complaints",
+           "crm.SurveyTickSet": "survey_ticks", "crm.PaymentReceived": "payments"}
 COLUMNS = ("contacts", "complaints", "survey_ticks", "survey_unticked", "payments")
 
 SCHEMA = """
@@ -177,7 +179,7 @@ class DailyAnalytics:
 
     def _count(self, ce: dict[str, Any], days: dict[date, list[int]],
                money: dict[tuple[date, str], list[Any]]) -> None:
-        column = COUNTED.get(ce["type"])
+        column = COUNTED.get(ce["type"].rpartition(".v")[0])
         if column is None:
             return
         # The business day the event describes, not when it was recorded.

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from domain.base import CrmAggregate
+from domain.base import CrmAggregate, sealed_since
 from domain.values import Channel, ContactPurpose, Direction, Meta
 
 
@@ -23,7 +23,12 @@ class Contact(CrmAggregate):
         specialist_id: UUID | None
         situation_id: UUID | None
         planned_contact_id: UUID | None
-        PERSONAL = ("summary",)
+        # The topic is free text typed at the desk (it can name the person or their affairs).
+        # v2 (issue 15.4): the topic is sealed with the client's key; v1 rows hold it in
+        # clear and read as they are (domain.base.sealed_since, docs/decisions.md).
+        PERSONAL = ("topic", "summary")
+        class_version = 2
+        upcast_v1_v2 = staticmethod(sealed_since)
 
         def apply(self, agg: Contact) -> None:
             agg.client_id = self.client_id
@@ -68,6 +73,11 @@ class PlannedContact(CrmAggregate):
 
     class PlannedContactCancelled(CrmAggregate.Event):
         reason: str | None
+        # v2 (issue 15.4): the free-text reason is sealed with the client's key; v1 rows hold it in
+        # clear and read as they are (domain.base.sealed_since, docs/decisions.md).
+        PERSONAL = ("reason",)
+        class_version = 2
+        upcast_v1_v2 = staticmethod(sealed_since)
 
         def apply(self, agg: PlannedContact) -> None:
             agg.status = "cancelled"

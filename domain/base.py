@@ -92,6 +92,14 @@ def _kind(agg: CrmAggregate) -> str:
     return "".join(" " + c.lower() if c.isupper() else c for c in name).strip()
 
 
+def sealed_since(state: dict[str, Any]) -> None:
+    """The upcaster of a class version that only sealed a field already there (issue 15.4):
+    a sealed value records that it is sealed (`{"_pd_": 1, ...}`), so an older state, whose
+    value is in clear, reads as it is. The version changes for the bus contract (the field's
+    published type widened to "clear or sealed": a new CloudEvents type and schema), not for
+    the store; this keys-only upcaster lets the decoders step over it."""
+
+
 _EVENT_NS = UUID("6f1c2a43-9a4e-4c36-9f7e-3b0d2f1b8a11")
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from domain.base import CrmAggregate
+from domain.base import CrmAggregate, sealed_since
 from domain.errors import InvalidValueError
 from domain.values import Meta, Money
 
@@ -75,6 +75,12 @@ class Payment(CrmAggregate):
         currency: str
         reference: str | None
         invoice_id: UUID | None
+        # The payer's bank reference is free text (it often carries the payer's name).
+        # v2 (issue 15.4): the reference is sealed with the client's key; v1 rows hold it in
+        # clear and read as they are (domain.base.sealed_since, docs/decisions.md).
+        PERSONAL = ("reference",)
+        class_version = 2
+        upcast_v1_v2 = staticmethod(sealed_since)
 
         def apply(self, agg: Payment) -> None:
             agg.client_id = self.client_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from domain.base import CrmAggregate
+from domain.base import CrmAggregate, sealed_since
 from domain.errors import InvalidValueError
 from domain.values import Meta, SituationKind
 
@@ -45,6 +45,11 @@ class Situation(CrmAggregate):
 
     class SituationPaused(CrmAggregate.Event):
         reason: str | None
+        # v2 (issue 15.4): the free-text reason is sealed with the client's key; v1 rows hold it in
+        # clear and read as they are (domain.base.sealed_since, docs/decisions.md).
+        PERSONAL = ("reason",)
+        class_version = 2
+        upcast_v1_v2 = staticmethod(sealed_since)
 
         def apply(self, agg: Situation) -> None:
             agg.status = PAUSED
@@ -62,6 +67,11 @@ class Situation(CrmAggregate):
 
     class SituationReopened(CrmAggregate.Event):
         reason: str | None
+        # v2 (issue 15.4): the free-text reason is sealed with the client's key; v1 rows hold it in
+        # clear and read as they are (domain.base.sealed_since, docs/decisions.md).
+        PERSONAL = ("reason",)
+        class_version = 2
+        upcast_v1_v2 = staticmethod(sealed_since)
 
         def apply(self, agg: Situation) -> None:
             agg.status = OPEN

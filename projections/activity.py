@@ -36,7 +36,7 @@ from domain.client import Client
 from projections.base import UtcDateTime, metadata
 from projections.facts import client_params, happened, known
 from projections.fold import FoldProjection, Need, Rows
-from projections.personal import kept
+from projections.personal import kept, kept_or_legacy
 
 contacts = Table(
     "activity_contacts", metadata,
@@ -45,7 +45,7 @@ contacts = Table(
     Column("channel", String(20), nullable=False),
     Column("direction", String(20), nullable=False),
     Column("purpose", String(40)),
-    Column("topic", String(200), nullable=False),
+    Column("topic", JSON, nullable=False),  # sealed; clear if stored before v2 (legacy)
     Column("contact_person_id", Uuid),
     Column("specialist_id", Uuid),
     Column("situation_id", Uuid),
@@ -139,7 +139,8 @@ class Activity(FoldProjection):
     def _ContactLogged(self, rows: Rows, e: Contact.ContactLogged) -> None:
         rows.put(contacts, {
             "contact_id": e.originator_id, "client_id": e.client_id, "channel": e.channel,
-            "direction": e.direction, "purpose": e.purpose, "topic": e.topic,
+            "direction": e.direction, "purpose": e.purpose,
+            "topic": kept_or_legacy(e, "topic"),
             "contact_person_id": e.contact_person_id, "specialist_id": e.specialist_id,
             "situation_id": e.situation_id, "planned_contact_id": e.planned_contact_id,
             "occurred_at": e.occurred_at, "recorded_at": e.timestamp, "actor": e.actor})

@@ -24,7 +24,7 @@ from domain.activity import Contact
 from domain.client import Client
 from projections.base import UtcDateTime, metadata
 from projections.fold import FoldProjection, Need, Rows
-from projections.personal import kept, kept_changes
+from projections.personal import kept, kept_changes, kept_or_legacy
 
 client_cards = Table(
     "client_cards", metadata,
@@ -42,7 +42,7 @@ client_cards = Table(
     Column("registered_at", UtcDateTime, nullable=False),
     Column("erased", Boolean, nullable=False),
     Column("last_contact_at", UtcDateTime),
-    Column("last_contact_topic", String(200)),
+    Column("last_contact_topic", JSON),  # sealed; clear if stored before v2 (legacy)
     Column("last_contact_channel", String(20)),
     Column("position", BigInteger, nullable=False),
 )
@@ -145,8 +145,8 @@ class ClientCard(FoldProjection):
         last = row["last_contact_at"]
         if last is None or last <= e.occurred_at:
             rows.update(client_cards, e.client_id, last_contact_at=e.occurred_at,
-                        last_contact_topic=e.topic, last_contact_channel=e.channel,
-                        position=pos)
+                        last_contact_topic=kept_or_legacy(e, "topic"),
+                        last_contact_channel=e.channel, position=pos)
 
 
 ROLE_ORDER = ("decision_maker", "contact", "influencer", "user")

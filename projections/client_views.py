@@ -56,6 +56,7 @@ from projections.payments import (
     payment_regularity,
     payments_known,
 )
+from projections.personal import Personal, shown
 
 RECENT = timedelta(days=14)
 PAYMENTS_WINDOW = timedelta(days=90)
@@ -238,3 +239,19 @@ def brief(conn: Connection, client_id: UUID, purpose: str, *, at: datetime,
             "name": state.name, "form": state.form, "kind": state.kind,
             "specialist_id": view.specialist_id(), "sections": list(BRIEF_SECTIONS[purpose]),
             **body}
+
+
+def opened(personal: Personal, body: dict[str, Any]) -> dict[str, Any]:
+    """A card or brief with its contact topics and payment references as a read shows them:
+    sealed ones opened, clear ones stored before those fields were sealed (v1 events) as they
+    are, and either as "[erased]" once the client's key is gone (`projections.personal.shown`).
+    The rest of the body is opened by the caller (`Personal.reveal`)."""
+    client_id = body["client_id"]
+    contacts = [body.get("last_contact"), body.get("last_meeting"),
+                *(body.get("recent_topics") or [])]
+    for contact in contacts:
+        if contact is not None:
+            contact["topic"] = shown(personal, client_id, contact["topic"])
+    for payment in body.get("payments_last_90_days") or []:
+        payment["reference"] = shown(personal, client_id, payment["reference"])
+    return body

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     Connection,
@@ -45,6 +46,7 @@ from projections.facts import (
     units,
 )
 from projections.fold import FoldProjection, Need, Rows
+from projections.personal import kept_or_legacy
 
 Money = Numeric(18, 4)
 
@@ -83,7 +85,7 @@ payments = Table(
     Column("amount", Money, nullable=False),
     Column("amount_units", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("reference", String(200)),
+    Column("reference", JSON),  # sealed; clear if stored before v2 (legacy)
     Column("occurred_at", UtcDateTime, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Index("ix_pay_payments_occurred", "occurred_at"),
@@ -152,7 +154,8 @@ class Payments(FoldProjection):
         rows.put(payments, {
             "payment_id": e.originator_id, "client_id": e.client_id,
             "invoice_id": e.invoice_id, "amount": e.amount, "amount_units": units(e.amount),
-            "currency": e.currency, "reference": e.reference, "occurred_at": e.occurred_at,
+            "currency": e.currency, "reference": kept_or_legacy(e, "reference"),
+            "occurred_at": e.occurred_at,
             "recorded_at": e.timestamp})
 
     def _PaymentPlanSet(self, rows: Rows, e: Specialist.PaymentPlanSet) -> None:

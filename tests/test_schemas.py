@@ -56,7 +56,7 @@ def test_every_event_type_has_a_valid_schema_file() -> None:
     assert sorted(s["title"] for s in committed.values()) == sorted(EVENT_TYPES)
     # The meta-schema check is slow: check one whole file, then every distinct field schema of
     # every file gathered into one (the files differ only in their fields).
-    Draft202012Validator.check_schema(committed["ContactLogged.v1.json"])
+    Draft202012Validator.check_schema(committed["ContactLogged.v2.json"])
     distinct = {json.dumps(sub, sort_keys=True): sub for s in committed.values()
                 for field, sub in [*s["properties"].items(),
                                    *s["properties"]["data"]["properties"].items()]
@@ -82,7 +82,7 @@ def test_a_payload_that_breaks_its_schema_is_rejected() -> None:
     assert schema is not None
     record = {
         "specversion": "1.0", "id": "0b5e1e7c-5c1b-5d1b-8d0a-2b8d1f6b0c11", "source": "crm",
-        "type": "crm.PaymentReceived.v1", "subject": "8a6e0804-2bd0-4672-b79e-d1d1d1d1d1d1",
+        "type": "crm.PaymentReceived.v2", "subject": "8a6e0804-2bd0-4672-b79e-d1d1d1d1d1d1",
         "time": "2026-11-20T10:00:00+01:00", "datacontenttype": "application/json",
         "position": 7, "stream": "7c1b0a44-6e5b-4c5e-9f1f-3a3a3a3a3a3a", "version": 1,
         "recordedtime": "2026-11-20T09:00:01+00:00", "actor": "ann", "actorrole": "operator",
@@ -90,7 +90,7 @@ def test_a_payload_that_breaks_its_schema_is_rejected() -> None:
     }
     validator(schema).validate(record)
     for path, bad in ((("data", "amount"), 100.5), (("data", "invoice_id"), "not-a-uuid"),
-                      (("time",), "2026-11-20T10:00:00"), (("type",), "crm.PaymentReceived.v2")):
+                      (("time",), "2026-11-20T10:00:00"), (("type",), "crm.PaymentReceived.v3")):
         broken = copy.deepcopy(record)
         target = broken
         for key in path[:-1]:
@@ -101,7 +101,7 @@ def test_a_payload_that_breaks_its_schema_is_rejected() -> None:
 
 
 def test_removing_a_field_or_changing_its_type_is_incompatible_adding_one_is_not() -> None:
-    old = schemas.committed()["ContactLogged.v1.json"]
+    old = schemas.superseded()["ContactLogged.v1.json"]  # topic in clear, as v1 was
 
     def changed(edit: Any) -> list[str]:
         new = copy.deepcopy(old)
@@ -132,12 +132,12 @@ def test_removing_a_field_or_changing_its_type_is_incompatible_adding_one_is_not
 def test_the_schemas_are_served_to_any_authenticated_role(api: Api) -> None:
     listing = api.ok("GET", "/v1/schemas", as_="analyst")
     assert len(listing["items"]) == len(EVENT_TYPES)
-    assert {"type": "ContactLogged", "cloudevents_type": "crm.ContactLogged.v1",
-            "url": "/v1/schemas/crm.ContactLogged.v1"} in listing["items"]
+    assert {"type": "ContactLogged", "cloudevents_type": "crm.ContactLogged.v2",
+            "url": "/v1/schemas/crm.ContactLogged.v2"} in listing["items"]
     by_name = api.get("/v1/schemas/ContactLogged", as_="auditor")
     assert by_name.status_code == 200
     assert by_name.headers["content-type"].startswith("application/schema+json")
-    assert by_name.json() == schemas.committed()["ContactLogged.v1.json"]
-    assert api.ok("GET", "/v1/schemas/crm.ContactLogged.v1") == by_name.json()
+    assert by_name.json() == schemas.committed()["ContactLogged.v2.json"]
+    assert api.ok("GET", "/v1/schemas/crm.ContactLogged.v2") == by_name.json()
     assert api.get("/v1/schemas/NoSuchEvent").status_code == 404
     assert api.get("/v1/schemas", as_=None).status_code == 401

@@ -14,7 +14,7 @@ from api.routers.read_params import AsOf, At, moments, zone
 from api.schemas import PROBLEM_RESPONSES, ClientBrief, ClientList, described
 from domain.months import Segment
 from domain.values import ClientKind, ContactPurpose
-from projections.client_views import brief
+from projections.client_views import brief, opened
 from projections.clients import list_clients
 from projections.segment_report import segment_members
 
@@ -66,4 +66,4 @@ def client_brief(request: Request, client_id: UUID, purpose: ContactPurpose,
                       planned_contact_id=planned_contact_id)
     if found is None:
         raise HTTPException(404, f"no client with id {client_id}")
-    return reveal(svc, found)  # type: ignore[no-any-return]
+    return reveal(svc, opened(svc.personal, found))  # type: ignore[no-any-return]

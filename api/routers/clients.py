@@ -22,7 +22,7 @@ from commands.fields import Instant
 from domain.base import event_id_of
 from domain.catalogue import event_data, jsonable
 from projections.card import card as card_query
-from projections.client_views import full_card
+from projections.client_views import full_card, opened
 from projections.history import history_page
 
 router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES)
@@ -59,7 +59,7 @@ def client_card(request: Request, client_id: UUID, svc: ServicesDep, _who: Perso
         found = full_card(conn, client_id, at=at_, as_of=as_of_)
     if found is None:
         raise HTTPException(404, f"no client with id {client_id}")
-    return reveal(svc, found)  # type: ignore[no-any-return]
+    return reveal(svc, opened(svc.personal, found))  # type: ignore[no-any-return]
 
 
 @router.get("/clients/{client_id}/events", response_model=EventPage,

@@ -46,6 +46,11 @@ fussy_rows = Table("test_fussy_rows", fussy_metadata,
                    Column("topic", String(100), nullable=False))
 
 
+# What each contact is about, told by its channel: the topic is sealed on the bus since
+# ContactLogged v2 (personal data), so this projection cannot read it.
+SUBJECT = {"phone": "before", "meeting": "poison", "email": "after"}
+
+
 class Fussy(FoldProjection):
     """A test-only projection with a bug: it chokes on contacts about 'poison'."""
 
@@ -56,9 +61,10 @@ class Fussy(FoldProjection):
     def fold(self, rows: Rows, event: Any, position: int) -> None:
         if type(event).__name__ != "ContactLogged":
             return
-        if self.broken and event.topic == "poison":
+        subject = SUBJECT[event.channel]
+        if self.broken and subject == "poison":
             raise ValueError("cannot digest poison")
-        rows.put(fussy_rows, {"position": position, "topic": event.topic})
+        rows.put(fussy_rows, {"position": position, "topic": subject})
 
 
 def dead_letters(projection: str) -> float:
@@ -71,8 +77,8 @@ def test_a_poison_event_is_parked_after_retries_and_later_events_still_flow(
     client = api.ok("POST", "/v1/clients", {"kind": "customer", "form": "person",
                                             "name": "Pat"})["id"]
     written = {topic: api.ok("POST", f"/v1/clients/{client}/contacts", {
-        "channel": "phone", "direction": "inbound", "topic": topic})
-        for topic in ("before", "poison", "after")}
+        "channel": channel, "direction": "inbound", "topic": topic})
+        for channel, topic in SUBJECT.items()}
     poison = written["poison"]
     fussy, history = Fussy(), ClientHistory()
     engine, runner = read_model(tmp_path, "consumer", [history, fussy])
@@ -102,7 +108,7 @@ def test_a_poison_event_is_parked_after_retries_and_later_events_still_flow(
     letter = orjson.loads(record.value)
     assert (letter["projection"], letter["attempts"], letter["error"], letter["event"]["id"],
             letter["event"]["type"]) == (fussy.name, 3, "ValueError: cannot digest poison",
-                                         poison_id, "crm.ContactLogged.v1")
+                                         poison_id, "crm.ContactLogged.v2")
 
     fussy.broken = False  # the bug is fixed
     report = dlq.redrive(engine, [history, fussy])

@@ -26,7 +26,8 @@ from tests.support import Api
 
 NAME, PHONE, PERSON = "Philippa Entwistle", "+44 7700 900555", "Barnaby Quist"
 COMMENT, COMPLAINT = "the receptionist mocked me", "my gearbox still grinds"
-SECRETS = (NAME, PHONE, PERSON, COMMENT, COMPLAINT)
+TOPIC, REFERENCE = "Entwistle divorce papers", "ENTWISTLE P GARAGE OCT"  # sealed since v2
+SECRETS = (NAME, PHONE, PERSON, COMMENT, COMPLAINT, TOPIC, REFERENCE)
 REPORTS = ("/v1/reports/satisfaction", "/v1/reports/segments", "/v1/reports/payments",
            "/v1/reports/reaction-times", "/v1/reports/controls", "/v1/situations",
            "/v1/work-orders")
@@ -38,6 +39,9 @@ def _history(api: Api) -> str:
     cid = api.ok("POST", "/v1/clients", {"kind": "customer", "form": "person", "name": NAME,
                                          "phones": [PHONE]})["id"]
     api.ok("POST", f"/v1/clients/{cid}/contact-persons", {"name": PERSON, "role": "contact"})
+    api.ok("POST", f"/v1/clients/{cid}/contacts", {"channel": "phone", "direction": "inbound",
+                                                   "topic": TOPIC,
+                                                   "occurred_at": "2026-09-30T09:00:00+00:00"})
     order = api.ok("POST", "/v1/work-orders", {"client_id": cid, "asset": "car",
                                                "stages": ["reception", "repair"],
                                                "occurred_at": "2026-10-01T09:00:00+00:00"})
@@ -57,6 +61,7 @@ def _history(api: Api) -> str:
                                       "work_order_id": order["id"],
                                       "occurred_at": "2026-10-06T08:00:00+00:00"})
     api.ok("POST", "/v1/payments", {"client_id": cid, "amount": "320.00", "currency": "EUR",
+                                    "reference": REFERENCE,
                                     "occurred_at": "2026-10-07T08:00:00+00:00"})
     return str(cid)
 

@@ -129,8 +129,8 @@ def test_subscribers_get_the_types_they_asked_for_signed_in_store_order_and_once
     dispatch_until(first, lambda: len(receiver.delivered()) == 3, "three deliveries")
     events = [r["event"] for r in receiver.delivered()]
     assert [(e["type"], e["data"].get("amount")) for e in events] == [
-        ("crm.ContactLogged.v1", None), ("crm.PaymentReceived.v1", "10.00"),
-        ("crm.PaymentReceived.v1", "20.00")]
+        ("crm.ContactLogged.v2", None), ("crm.PaymentReceived.v2", "10.00"),
+        ("crm.PaymentReceived.v2", "20.00")]
     assert [e["position"] for e in events[1:]] == paid
     assert [r["id"] for r in receiver.delivered()] == [e["id"] for e in events]
     assert {r["type"] for r in receiver.requests} == {

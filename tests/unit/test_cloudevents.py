@@ -56,11 +56,11 @@ def test_a_contact_becomes_a_cloudevent_with_the_contract_attributes() -> None:
         "specversion": "1.0",
         "id": str(event_id_of(STREAM, 1)),
         "source": "crm",
-        "type": "crm.ContactLogged.v1",
+        "type": "crm.ContactLogged.v2",
         "subject": str(CLIENT),
         "time": "2026-11-20T10:00:00+01:00",
         "datacontenttype": "application/json",
-        "dataschema": "urn:crm:schema:crm.ContactLogged.v1.data",
+        "dataschema": "urn:crm:schema:crm.ContactLogged.v2.data",
         "position": 42,
         "prevposition": 40,
         "stream": str(STREAM),
@@ -145,7 +145,7 @@ def test_internal_records_never_go_on_the_bus() -> None:
 
 @pytest.mark.parametrize("change", [
     {"type": "crm.NoSuchEvent.v1"},
-    {"type": "crm.ContactLogged.v2"},
+    {"type": "crm.ContactLogged.v3"},
     {"type": "com.example.ContactLogged.v1"},
     {"stream": "not-a-uuid"},
     {"data": {"channel": "phone"}},
