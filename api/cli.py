@@ -402,6 +402,8 @@ def audit_import(source: Path = typer.Argument(..., help="a full export (.jsonl)
 
 @audit_cli.command("verify")
 def audit_verify(file: Path = typer.Option(None, "--file", help="verify an export offline"),
+                 anchor: str = typer.Option(None, "--anchor", help="with --file: a signed head "
+                                            "kept earlier (its JSON or a file holding it)"),
                  as_json: bool = typer.Option(False, "--json",
                                               help="print one JSON object instead of a summary")
                  ) -> None:
@@ -409,11 +411,16 @@ def audit_verify(file: Path = typer.Option(None, "--file", help="verify an expor
     import time
 
     if file is not None:
+        from infra.audit import load_head
         from infra.export import verify_lines
 
+        try:
+            kept = load_head(anchor) if anchor else None
+        except (OSError, ValueError) as error:
+            _fail("bad anchor", str(error), 2)
         began = time.perf_counter()
         with file.open("rb") as lines:
-            verdict = verify_lines(lines)
+            verdict = verify_lines(lines, anchor=kept)
         _report(verdict, time.perf_counter() - began, as_json)
         return
 
@@ -432,15 +439,46 @@ def audit_verify(file: Path = typer.Option(None, "--file", help="verify an expor
 
 
 def _report(verdict: Any, seconds: float, as_json: bool) -> None:
+    field = getattr(verdict, "field", None)  # export verdicts name the edited field
     if as_json:
         _print_json({"ok": verdict.ok, "events": verdict.events, "seconds": round(seconds, 3),
                      "events_per_second": round(verdict.events / max(seconds, 1e-6), 1),
                      "chain_head": verdict.last_chain_hash, "problem": verdict.problem,
-                     "position": verdict.position, "detail": verdict.detail})
+                     "field": field, "position": verdict.position, "detail": verdict.detail,
+                     "signed": getattr(verdict, "signed", None)})
     elif verdict.ok:
-        print(f"verified {_rate(verdict.events, seconds)}; chain head {verdict.last_chain_hash}")
+        print(f"verified {_rate(verdict.events, seconds)}; chain head {verdict.last_chain_hash}"
+              + ("" if not hasattr(verdict, "signed") else
+                 "; signed head verified" if verdict.signed else "; no signed head"))
     if not verdict.ok:
-        _fail("FAILED", f"{verdict.problem} at position {verdict.position}: {verdict.detail}", 1)
+        where = f" ({field})" if field else ""
+        _fail("FAILED", f"{verdict.problem}{where} at position {verdict.position}: "
+                        f"{verdict.detail}", 1)
+
+
+@audit_cli.command("anchor")
+def audit_anchor() -> None:
+    """Print the current chain head signed (position, hash, time): keep it, and later prove
+    with `crm audit verify --file F --anchor A` that the history up to it is unchanged."""
+    from infra.export import current_head
+
+    container = _container()
+    try:
+        if getattr(container, "signer", None) is None:
+            _fail("no signing key", "set CRM_SIGNING_KEY (make one with: crm audit "
+                                    "new-signing-key)", 2)
+        head = current_head(container)
+    finally:
+        container.close()
+    print(json.dumps(head, separators=(",", ":")))
+
+
+@audit_cli.command("new-signing-key")
+def audit_new_signing_key() -> None:
+    """Print a new Ed25519 signing key (base64) for CRM_SIGNING_KEY."""
+    from infra.audit import new_signing_key
+
+    print(new_signing_key())
 
 
 def _aware(value: datetime | None) -> datetime | None:

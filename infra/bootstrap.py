@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from commands.application import CrmApplication
@@ -16,6 +17,7 @@ from consumers.alerts import AlertScheduler
 from consumers.embedded import EmbeddedFollower
 from domain.business_calendar import BusinessCalendar
 from domain.values import Role
+from infra.audit import signing_key
 from infra.clock import system_clock
 from infra.crypto import (
     Keyring,
@@ -51,6 +53,7 @@ class Container:
     follower: EmbeddedFollower
     keyring: Keyring
     alerts: AlertScheduler | None = None  # reaction-time alerts (issue 4)
+    signer: Ed25519PrivateKey | None = None  # signs chain heads (infra.audit); None: unsigned
 
     def store_position(self) -> int:
         return max_position(self.app)
@@ -72,6 +75,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
     # an empty database all come up.
     with schema_lock(engine):
         keyring = Keyring(engine, master_key(settings), clock)
+        signer = signing_key(settings.signing_key,
+                             settings.sqlite_path if settings.is_sqlite else None)
         app = CrmApplication(store_env(settings), clock=clock, new_id=new_id,
                              mapper_wrapper=lambda inner: PersonalDataMapper(inner, keyring))
         app.position_of = position_lookup(app)
@@ -99,7 +104,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
     if start_follower:
         follower.start()
         alerts.start()
-    return Container(settings, clock, app, engine, keys, runner, follower, keyring, alerts)
+    return Container(settings, clock, app, engine, keys, runner, follower, keyring, alerts,
+                     signer=signer)
 
 
 def _sealed_for(events: list[object]) -> set[UUID]:

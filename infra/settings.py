@@ -28,6 +28,7 @@ EXAMPLES: dict[str, str] = {
     "kafka_bootstrap": "127.0.0.1:9092 (several: host1:9092,host2:9092)",
     "bootstrap_admin_key": "crm_admin0_change-me-please-0123456789",
     "master_key": "$(crm keys new-master)",
+    "signing_key": "$(crm audit new-signing-key)",
     "timezone": "Europe/Berlin",
     "host": "127.0.0.1 (or 0.0.0.0 for every interface)",
     "port": "8000",
@@ -38,7 +39,7 @@ EXAMPLES: dict[str, str] = {
     "cors_origins": "https://app.example.com,https://admin.example.com",
 }
 # Never echoed back in a message.
-SECRETS = frozenset({"bootstrap_admin_key", "master_key"})
+SECRETS = frozenset({"bootstrap_admin_key", "master_key", "signing_key"})
 
 
 def invalid(name: str, problem: str) -> SettingsError:
@@ -65,6 +66,10 @@ class Settings(BaseModel):
     master_key: str | None = Field(default=None, description=(
         "base64 of 32 bytes wrapping the per-client data keys; on SQLite, default a key file "
         "beside the database (created on first start)"))
+    signing_key: str | None = Field(default=None, description=(
+        "base64 of a 32-byte Ed25519 private key signing chain heads (crm audit anchor, "
+        "exports); on SQLite, default a key file beside the database (created on first "
+        "start); on PostgreSQL unset = heads are unsigned"))
     timezone: str = "UTC"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -170,6 +175,22 @@ class Settings(BaseModel):
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("must be base64 of 32 random bytes") from None
+        if len(raw) != 32:
+            raise ValueError(f"must decode to 32 bytes, not {len(raw)}")
+        return value
+
+    @field_validator("signing_key")
+    @classmethod
+    def _signing(cls, value: str | None) -> str | None:
+        import base64
+        import binascii
+
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be base64 of a 32-byte Ed25519 private key") from None
         if len(raw) != 32:
             raise ValueError(f"must decode to 32 bytes, not {len(raw)}")
         return value

@@ -39,6 +39,10 @@ CASES = [
      "must read crm_<id>_<secret>"),
     ("CRM_BOOTSTRAP_ADMIN_KEY", "crm_a_b", ["serve"], "must be at least 24 characters"),
     ("CRM_MASTER_KEY", "not base64!", ["audit", "verify"], "must be base64 of 32 random bytes"),
+    ("CRM_SIGNING_KEY", "not base64!", ["audit", "verify"],
+     "must be base64 of a 32-byte Ed25519 private key"),
+    ("CRM_SIGNING_KEY", base64.b64encode(b"0" * 16).decode(), ["audit", "verify"],
+     "must decode to 32 bytes, not 16"),
     ("CRM_MASTER_KEY", base64.b64encode(b"0" * 16).decode(), ["audit", "verify"],
      "must decode to 32 bytes, not 16"),
     ("CRM_TIMEZONE", "Mars/Base", ["audit", "verify"], "not an IANA time zone"),
@@ -128,7 +132,7 @@ def test_every_setting_has_a_case_and_an_example() -> None:
 
 def test_the_examples_are_good_values() -> None:
     for name, example in EXAMPLES.items():
-        value = TEST_MASTER_KEY if name == "master_key" else example.split()[0]
+        value = TEST_MASTER_KEY if name in ("master_key", "signing_key") else example.split()[0]
         try:
             load_settings({f"CRM_{name.upper()}": value})
         except SettingsError as error:  # pragma: no cover (the message says which)

@@ -65,8 +65,9 @@ def _check(api: Api, records: list[dict[str, Any]], cache: dict[str, Any]) -> in
 
 def test_a_whole_export_is_cloudevents_with_valid_data(history: Api) -> None:
     lines = [orjson.loads(line) for line in export_lines(history.container)]
-    header, records = lines[0], lines[1:]
-    assert header["crmexport"] == 1 and "specversion" not in header  # the documented header
+    header, records, head = lines[0], lines[1:-1], lines[-1]
+    assert header["crmexport"] == 2 and "specversion" not in header  # the documented header
+    assert "crmhead" in head  # docs/audit-format.md: the signed chain head ends every export
     assert len(records) == history.container.store_position()
     assert any(r["type"] == "crm.internal" for r in records)
     cache: dict[str, Any] = {}
