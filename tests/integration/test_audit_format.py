@@ -309,3 +309,35 @@ def test_the_current_head_is_the_last_chain_hash_on_both_backends(
     # SQLite: a key file made on first start; PostgreSQL without CRM_SIGNING_KEY: unsigned
     assert head_is_signed(head) == any_container.settings.is_sqlite
     assert verify_lines(exported).signed == any_container.settings.is_sqlite
+
+
+def test_crm_audit_replay_rebuilds_every_projection_from_an_export_alone(
+        tmp_path: Path) -> None:
+    from infra.rebuild import replay_and_compare
+
+    url = f"sqlite:///{tmp_path}/crm.db"
+    container = build(Settings(database_url=url, master_key=TEST_MASTER_KEY))
+    try:
+        _history(container)
+        container.follower.run_once()
+        live = {o.receipt.projection: o.receipt for o in replay_and_compare(container)}
+        exported = tmp_path / "history.jsonl"
+        exported.write_bytes(b"\n".join(export_lines(container, with_keys=True)))
+    finally:
+        container.close()
+    result = CliRunner().invoke(cli, ["audit", "replay", "--file", str(exported), "--json"],
+                                env={"CRM_DATABASE_URL": url,
+                                     "CRM_MASTER_KEY": TEST_MASTER_KEY})
+    assert result.exit_code == 0, result.output
+    found = json.loads(next(x for x in result.output.splitlines() if x.startswith("{")))
+    assert found["events"] == 8 and set(live) == {r["projection"] for r in found["receipts"]}
+    for receipt in found["receipts"]:
+        same = live[receipt["projection"]]
+        assert (receipt["events_digest"], receipt["state_digest"], receipt["last_position"]) \
+            == (same.events_digest, same.state_digest, same.last_position), receipt["projection"]
+
+    forged = _edit(exported.read_bytes().splitlines(), 2, lambda e: e.update(actor="mallory"))
+    exported.write_bytes(b"\n".join(forged))
+    refused = CliRunner().invoke(cli, ["audit", "replay", "--file", str(exported)],
+                                 env={"CRM_DATABASE_URL": url, "CRM_MASTER_KEY": TEST_MASTER_KEY})
+    assert refused.exit_code == 1 and "actor" in refused.output
