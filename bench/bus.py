@@ -6,9 +6,13 @@ and its position recorded) and the projection consumer (`consumers.projector.Pro
 every projection in fresh tables), in events/s, the consumer timed from its first record (a group
 join is left out); then end-to-end lag (write returned -> the consumer's read models hold it) with
 writes paced at `RATE` events/s, relay and consumer running in threads of this process.
-Baselines: a raw producer (the same producer settings, the same message sizes, a flush every
-relay batch) and a raw consumer (the same consumer settings) on the same broker, and the
-producer -> consumer lag of raw messages paced the same way.
+Baselines (issue 14.5: the same producer and consumer settings on both sides): a tuned raw
+producer (`port.producer`: idempotent, acks=all, gzip, 1 MiB batches, 50 ms linger) sending the
+very keys and CloudEvents bytes the relay published, already encoded, with one flush at the end
+(the relay flushes when caught up); a raw consumer (the same consumer settings, assigned to the
+partition without a group, timed from its first poll; ours from its group assignment) reading
+those messages; and the producer -> consumer lag of raw messages paced the same way, flushed after
+each paced write as the relay flushes after each page it finds.
 """
 
 from __future__ import annotations
@@ -35,8 +39,7 @@ from infra.eventstore import read_model_url
 RATE = 500  # events/s for the lag measurement (the issue's steady load)
 TICK = 0.05  # seconds between paced writes: RATE * TICK events per write
 LAG_SECONDS = 5.0
-RELAY_BATCH = 1000
-BUS_EVENTS = 2000  # the bus store's history (capped by --events)
+BUS_EVENTS = 10_000  # the bus store's history (capped by --events): a relay page is 5,000
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,6 @@ def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
 def _measure(store: Store, container: Container, port: Any, topics_cls: Any, relay_cls: Any,
              projector_cls: Any, sealed_reader: Any, history: History,
              backend: str, bars: Bars) -> list[Row]:
-    from consumers.cloudevents import encode
     from projections.base import Runner
     from projections.registry import all_projections
 
@@ -103,35 +105,35 @@ def _measure(store: Store, container: Container, port: Any, topics_cls: Any, rel
     # high watermark its probe consumer fetched at the previous check, takes the writes since
     # for lost data and re-publishes everything (reported; the first check still runs).
     relay = relay_cls(container.engine, sealed_reader(container), port, topics,
-                      batch_size=RELAY_BATCH, checkpoint_seconds=5.0, verify_seconds=3600.0)
+                      checkpoint_seconds=5.0, verify_seconds=3600.0)
     total = container.store_position()
+    relay.ready()  # topics created, producer connected: not timed (nor is the raw producer's)
     with bars.task(f"{backend}: relay", total) as advance:
         start = time.perf_counter()
         relay.run_until_caught_up(timeout=3600)
         relayed = Rate(sum(p.tally.count for p in relay.state.partitions.values()),
                        time.perf_counter() - start)
         advance(total)
-    sample = sealed_reader(container)(1, 500)
-    message = int(sum(len(encode(p, e)) for p, e in sample) / max(len(sample), 1))
+    # The baseline sends what the relay sent: the same keys and bytes, so the same compression.
+    messages = [(r.key, r.value) for r in _read_all(port, topics.events, relayed.count)]
+    message = int(sum(len(v) for _k, v in messages) / max(len(messages), 1))
     raw_topic = f"{base}.raw"
     port.ensure_topics({raw_topic: 1})
     with bars.task(f"{backend}: raw producer", relayed.count) as advance:
-        produced = _raw_produce(port, raw_topic, relayed.count, message, advance)
+        produced = _raw_produce(port, raw_topic, messages, advance)
     with scratch_target(read_model_url(store.settings)) as target:
         runner = Runner(target, all_projections(container.keyring), lambda _s, _n: [])
-        projector = projector_cls(runner, port, topics, group_id=f"{base}-projections",
-                                  page_size=1000)
+        projector = projector_cls(runner, port, topics, group_id=f"{base}-projections")
         stop = threading.Event()
         threads = [threading.Thread(target=projector.run, args=(stop,), daemon=True)]
         threads[0].start()
         try:
             with bars.task(f"{backend}: consumer (all projections)", total) as advance:
-                consumed = _until(lambda: projector.received > 0,
+                consumed = _until(lambda: _assigned(projector.consumer),
                                   lambda: runner.position() >= relay.position, advance,
                                   lambda: runner.position())
             with bars.task(f"{backend}: raw consumer", relayed.count) as advance:
-                raw_consumed = _raw_consume(port, raw_topic, f"{base}-raw", relayed.count,
-                                            advance)
+                raw_consumed = _raw_consume(port, raw_topic, relayed.count, advance)
             container.app.saved_listeners.append(relay.notify)
             threads.append(threading.Thread(target=relay.run, args=(stop,), daemon=True))
             threads[1].start()
@@ -146,9 +148,11 @@ def _measure(store: Store, container: Container, port: Any, topics_cls: Any, rel
     note = f"{relayed.count} events, ~{message} B messages, one partition"
     return [
         Row("relay vs raw producer", backend, relayed.per_second, produced.per_second, "events/s",
-            f"{note}; flush per {RELAY_BATCH}"),
+            f"{note}; raw: the relay's bytes pre-encoded, same producer (gzip, 1 MiB batches, "
+            "acks=all idempotent), one flush"),
         Row("consumer vs raw consumer", backend, consumed.per_second, raw_consumed.per_second,
-            "events/s", f"{note}; all projections into fresh tables; from the first record"),
+            "events/s", f"{note}; all projections into fresh tables; from assignment (raw: "
+            "assigned, from its first poll)"),
         Row("end-to-end lag p50", backend, percentile(lags, 50), percentile(raw_lags, 50), "ms",
             f"writes paced at {RATE}/s, achieved {achieved:.0f}/s; {len(lags)} writes; raw: "
             "producer -> consumer", better=LOWER),
@@ -177,38 +181,62 @@ def _until(started: Callable[[], bool], done: Callable[[], bool], advance: Calla
     return Rate(position() - begin, time.perf_counter() - first)
 
 
-def _raw_produce(port: Any, topic: str, count: int, size: int,
+def _assigned(consumer: Any) -> bool:
+    """The projection consumer has joined its group (read from the bench thread: a set copy)."""
+    return consumer is not None and bool(consumer.assignment())
+
+
+def _read_all(port: Any, topic: str, count: int) -> list[Any]:
+    """The first `count` records of partition 0 of `topic` (not timed)."""
+    from kafka import TopicPartition
+
+    consumer = port.consumer(None, "bench-copy", None)
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        records: list[Any] = []
+        deadline = time.monotonic() + 120
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records[:count]
+    finally:
+        consumer.close()
+
+
+def _raw_produce(port: Any, topic: str, messages: list[tuple[bytes, bytes]],
                  advance: Callable[[int], None]) -> Rate:
     producer = port.producer("bench-raw-producer")
-    payload = os.urandom(size)
-    keys = [uuid.uuid4().bytes for _ in range(1000)]
     try:
-        start = time.perf_counter()
-        for n in range(count):
-            producer.send(topic, key=keys[n % len(keys)], value=payload, partition=0)
-            if (n + 1) % RELAY_BATCH == 0:
-                producer.flush()
-                advance(RELAY_BATCH)
+        producer.send(topic, key=b"warm-up", value=b"{}", partition=0)  # connected, id assigned
         producer.flush()
-        return Rate(count, time.perf_counter() - start)
+        start = time.perf_counter()
+        for n, (key, value) in enumerate(messages):
+            producer.send(topic, key=key, value=value, partition=0)
+            if n % 1000 == 999:
+                advance(1000)
+        producer.flush()
+        return Rate(len(messages), time.perf_counter() - start)
     finally:
         producer.close()
 
 
-def _raw_consume(port: Any, topic: str, group: str, count: int,
-                 advance: Callable[[int], None]) -> Rate:
-    consumer = port.consumer(group, "bench-raw-consumer", [topic])
+def _raw_consume(port: Any, topic: str, count: int, advance: Callable[[int], None]) -> Rate:
+    from kafka import TopicPartition
+
+    consumer = port.consumer(None, "bench-raw-consumer", None)
     try:
-        received, first = 0, None
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        received = 0
+        start = time.perf_counter()
         deadline = time.monotonic() + 600
         while received < count and time.monotonic() < deadline:
             batch = consumer.poll(timeout_ms=200)
             for records in batch.values():
-                if first is None:
-                    first = time.perf_counter()
                 received += len(records)
                 advance(len(records))
-        return Rate(received, time.perf_counter() - (first or time.perf_counter()))
+        return Rate(received, time.perf_counter() - start)
     finally:
         consumer.close()
 
@@ -285,6 +313,7 @@ def _raw_lag(port: Any, topic: str, group: str, size: int,
             for _ in range(per_write):
                 stamp = f"{time.perf_counter():<24.6f}".encode()
                 producer.send(lag_topic, key=b"k", value=stamp + padding, partition=0)
+            producer.flush()  # as the relay flushes each page it finds
             advance(per_write)
         producer.flush()
         thread.join(timeout=60)

@@ -20,6 +20,7 @@ annotations), so projections fed from Kafka run the same code as embedded mode a
 from __future__ import annotations
 
 import functools
+import hashlib
 import types
 import typing
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from uuid import UUID
 
 import orjson
 
-from domain.base import CrmAggregate, event_id_of
+from domain.base import _EVENT_NS, CrmAggregate, event_id_of
 from domain.catalogue import EVENT_TYPES, event_data, event_type, jsonable
 from projections.personal import is_sealed
 
@@ -43,6 +44,7 @@ CONTENT_TYPE = "application/json"
 # urn:crm:schema:crm.X.vN.
 SCHEMA_URN = "urn:crm:schema:"
 DATA_SUFFIX = ".data"
+_EVENT_NS_BYTES = _EVENT_NS.bytes  # event ids are uuid5 in this namespace (domain.base)
 # Envelope fields every domain event carries; the rest of the event is `data`.
 _ENVELOPE = ("originator_id", "originator_version", "timestamp", "client_id", "occurred_at",
              "actor", "actor_role")
@@ -152,6 +154,83 @@ def to_record(position: int, event: Any, *, prev_position: int | None = None,
     except TypeError:
         record["data"] = jsonable(record["data"])
         return record, orjson.dumps(record)
+
+
+@functools.cache
+def _type_attributes(name: str) -> tuple[str, str]:
+    """`type` and `dataschema` of an event type (built once, not twice per event)."""
+    type_ = ce_type(name)
+    return type_, f"{SCHEMA_URN}{type_}{DATA_SUFFIX}"
+
+
+def to_value(position: int, event: Any, *, prev_position: int | None = None,
+             hash_: str | None = None) -> tuple[str, str, bytes]:
+    """(id, type, the record's bytes) for the relay: the same bytes as `encode`, built faster.
+
+    The envelope holds the ids and instants themselves and orjson writes them (in C) exactly as
+    `str()` and `isoformat()` spell them, so no UUID is formatted in Python but the event id
+    (tests/unit/test_relay_encoding.py checks the bytes against `to_cloudevent`)."""
+    type_, schema = _type_attributes(event_type(event))
+    event_id = _event_id(event.originator_id, event.originator_version)
+    client = event.client_id
+    out: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": event_id,
+        "source": SOURCE,
+        "type": type_,
+        "subject": event.originator_id if client is None else client,
+        "time": event.occurred_at,
+        "datacontenttype": CONTENT_TYPE,
+        "dataschema": schema,
+        "position": position,
+        "stream": event.originator_id,
+        "version": event.originator_version,
+        "recordedtime": event.timestamp,
+        "actor": event.actor,
+        "actorrole": event.actor_role,
+        "data": event_data(event),
+    }
+    if client is not None:
+        out["clientid"] = client
+    if prev_position is not None:
+        out["prevposition"] = prev_position
+    if hash_ is not None:
+        out["hash"] = hash_
+    if _native(out):
+        try:
+            return event_id, type_, orjson.dumps(out, default=_decimal)
+        except TypeError:
+            pass
+    return event_id, type_, to_record(position, event, prev_position=prev_position,
+                                      hash_=hash_)[1]
+
+
+def _event_id(originator_id: Any, originator_version: int) -> str:
+    """`str(event_id_of(...))` (uuid5) without building a UUID object: a third of the cost of
+    encoding an event went into the uuid module's Python code."""
+    digest = bytearray(hashlib.sha1(_EVENT_NS_BYTES + f"{originator_id}:{originator_version}"
+                                    .encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _native(out: dict[str, Any]) -> bool:
+    """Envelope values orjson spells as `_envelope` does: UUIDs (or strings) and aware or naive
+    datetimes whose offset is whole minutes (isoformat adds seconds to any other)."""
+    for name in ("subject", "stream", "clientid"):
+        value = out.get(name)
+        if value is not None and type(value) not in (UUID, str):
+            return False
+    for name in ("time", "recordedtime"):
+        value = out[name]
+        if type(value) is not datetime:
+            return False
+        offset = value.utcoffset()
+        if offset is not None and offset.seconds % 60:
+            return False
+    return True
 
 
 def _decimal(value: Any) -> str:

@@ -1,12 +1,16 @@
 """The relay (`crm relay`): publishes the store's events to crm.events.v1 in store order.
 
-At least once, never a gap: a batch is sent with the idempotent producer (acks=all), flushed, and
-only then is the new position saved (with the per-partition tallies) in one transaction. A crash
-in between re-publishes that batch; consumers recognise the repeats by position. Before publishing
-(and every `verify_seconds`) the relay checks the broker still holds what it published: the topic
-exists, has the id recorded at creation, and its fetch high watermark is not below the recorded
-next offset; an acknowledged offset behind the recorded one also counts. If not, the broker lost
-data: the topics are re-created and everything is re-published from the start of the store.
+At least once, never a gap: pages of the store are sent with the idempotent producer (acks=all),
+and a position is saved (with the per-partition tallies, in one transaction) only once the broker
+has acknowledged every event up to it. Sending runs one page ahead of saving: while the broker
+acknowledges page N, page N+1 is read, encoded and sent (store order holds: one producer, one
+connection, idempotent sequence numbers). When caught up everything is flushed and saved. A crash
+re-publishes what was sent after the saved position (at most the pages in flight); consumers
+recognise the repeats by position. Before publishing (and every `verify_seconds`) the relay checks
+the broker still holds what it published: the topic exists, has the id recorded at creation, and
+its fetch high watermark is not below the recorded next offset; an acknowledged offset behind the
+recorded one also counts. If not, the broker lost data: the topics are re-created and everything
+is re-published from the start of the store.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -23,7 +29,7 @@ from sqlalchemy import Engine
 from consumers import relay_state
 from consumers.bus import KafkaPort, Topics, close_quietly, recreate_topics
 from consumers.checkpoints import Checkpoint
-from consumers.cloudevents import is_published, key_of, to_record
+from consumers.cloudevents import is_published, key_of, to_value
 from consumers.relay_state import PartitionState, RelayState
 
 log = logging.getLogger(__name__)
@@ -57,10 +63,19 @@ class BrokerDataLoss(Exception):
     """The broker no longer holds what the relay recorded as published."""
 
 
+@dataclass
+class _Sent:
+    """A page handed to the producer, not yet acknowledged and saved."""
+
+    position: int  # the page's last store position
+    records: list[tuple[int, str, str, Any]]  # (position, event id, type, future)
+    previous: dict[int, int]  # partition -> the last position sent to it, this page included
+
+
 class Relay:
     def __init__(self, engine: Engine, reader: Reader, port: KafkaPort,
                  topics: Topics | None = None, *, client_id: str = "crm-relay",
-                 batch_size: int = 1000, poll_seconds: float = 0.2,
+                 batch_size: int = 5000, in_flight_pages: int = 1, poll_seconds: float = 0.2,
                  checkpoint_seconds: float = 5.0, verify_seconds: float = 2.0,
                  watermark_seconds: float = 30.0, flush_timeout: float = 15.0,
                  hash_of: HashLookup = no_hashes,
@@ -70,7 +85,10 @@ class Relay:
         self.port = port
         self.topics = topics or Topics()
         self.client_id = client_id
+        # Store pages of batch_size events; up to in_flight_pages of them sent and not yet saved
+        # while the next one is read and sent (0: each page is flushed and saved before the next).
         self.batch_size = batch_size
+        self.in_flight_pages = in_flight_pages
         self.poll_seconds = poll_seconds
         self.checkpoint_seconds = checkpoint_seconds
         # Topic ids are checked every verify_seconds; watermarks (a fetch) less often.
@@ -85,6 +103,7 @@ class Relay:
         self.recoveries = 0
         self.last_error: str | None = None
         self._producer: Any = None
+        self._in_flight: deque[_Sent] = deque()
         self._verified_at = float("-inf")
         self._watermarks_at = float("-inf")
         self._checkpointed_at = float("-inf")
@@ -94,6 +113,11 @@ class Relay:
     @property
     def position(self) -> int:
         return self.state.position
+
+    def ready(self) -> None:
+        """Check the broker (creating the topics on a first start) and open the producer: what
+        the first step does anyway (benchmarks time publishing without it)."""
+        self._ensure_ready()
 
     def notify(self, *_saved: Any) -> None:
         """Wake the loop now (hooked to the application's saves when in the same process)."""
@@ -126,20 +150,22 @@ class Relay:
         """Leave a last checkpoint if the broker is reachable, then let go of the clients."""
         if self._producer is not None:
             try:
+                self._settle(keep=0)
                 self._checkpoint(force=True)
             except Exception as error:
                 log.info("no final checkpoint: %s", error)
         self._discard_clients()
 
     def step(self) -> int:
-        """Publish the next batch (or a checkpoint when caught up); returns the events read."""
+        """Send the next page and save what the broker has acknowledged (everything, when caught
+        up, then a checkpoint if due); returns the events read."""
         self._ensure_ready()
-        page = self.reader(self.state.position + 1, self.batch_size)
-        if not page:
-            self._checkpoint()
-            return 0
+        sent = self._in_flight[-1].position if self._in_flight else self.state.position
+        page = self.reader(sent + 1, self.batch_size)
         try:
-            self._publish(page)
+            if page:
+                self._send(page)
+            self._settle(keep=self.in_flight_pages if page else 0)
         except BrokerDataLoss as loss:
             self._recover(str(loss))
             return len(page)
@@ -156,38 +182,59 @@ class Relay:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    def _publish(self, page: Sequence[tuple[int, Any]]) -> None:
+    def _send(self, page: Sequence[tuple[int, Any]]) -> None:
+        """Encode the page and hand it to the producer (no flush: the sender thread compresses
+        and ships full batches while the relay goes on)."""
         wanted = [(p, e) for p, e in page if is_published(e)]
         hashes = self.hash_of([p for p, _e in wanted]) if wanted else {}
-        new = self.state.copy()
-        # The last position sent to each partition in this batch (before acknowledgement).
-        previous = {p: s.tally.last_position for p, s in new.partitions.items()}
-        sent = []
+        # The last position sent to each partition (prevposition), acknowledged or not.
+        previous = (dict(self._in_flight[-1].previous) if self._in_flight else
+                    {p: s.tally.last_position for p, s in self.state.partitions.items()})
+        partitions = self.topics.partitions
+        encoded = []
         for position, event in wanted:
             key = key_of(event)
-            partition = partition_of(key, self.topics.partitions)
-            record, value = to_record(position, event, prev_position=previous.get(partition, 0),
-                                      hash_=hashes.get(position))
+            partition = partition_of(key, partitions)
+            event_id, type_, value = to_value(position, event,
+                                              prev_position=previous.get(partition, 0),
+                                              hash_=hashes.get(position))
             previous[partition] = position
-            future = self._producer.send(self.topics.events, key=key, value=value,
-                                         partition=partition)
-            sent.append((position, record["id"], record["type"], future))
-        self._producer.flush(timeout=self.flush_timeout)
-        for position, event_id, type_, future in sent:
-            meta = future.get(timeout=self.flush_timeout)
-            part = new.partitions.setdefault(meta.partition, PartitionState())
-            if meta.offset < part.next_offset:
-                raise BrokerDataLoss(f"partition {meta.partition} acknowledged offset "
-                                     f"{meta.offset}, below the recorded {part.next_offset}")
-            part.next_offset = meta.offset + 1
-            part.tally.add(position, event_id, type_)
-        new.position = page[-1][0]
+            encoded.append((position, event_id, type_, key, value, partition))
+        # Encoded first, sent in one tight loop: the producer's partition lock is held while a
+        # full batch is compressed and checksummed, so interleaving would only wait on it.
+        topic, send = self.topics.events, self._producer.send
+        records = [(position, event_id, type_, send(topic, key=key, value=value,
+                                                    partition=partition))
+                   for position, event_id, type_, key, value, partition in encoded]
+        self._in_flight.append(_Sent(page[-1][0], records, previous))
+
+    def _settle(self, keep: int) -> None:
+        """Wait for the broker's acknowledgements of all but the last `keep` pages in flight,
+        then save the new position and tallies in one transaction (one save for all of them)."""
+        if len(self._in_flight) <= keep:
+            return
+        if keep == 0:
+            self._producer.flush(timeout=self.flush_timeout)
+        done = [self._in_flight.popleft() for _ in range(len(self._in_flight) - keep)]
+        new = self.state.copy()
+        count = 0
+        for page in done:
+            for position, event_id, type_, future in page.records:
+                meta = future.get(timeout=self.flush_timeout)
+                part = new.partitions.setdefault(meta.partition, PartitionState())
+                if meta.offset < part.next_offset:
+                    raise BrokerDataLoss(f"partition {meta.partition} acknowledged offset "
+                                         f"{meta.offset}, below the recorded {part.next_offset}")
+                part.next_offset = meta.offset + 1
+                part.tally.add(position, event_id, type_)
+            count += len(page.records)
+        new.position = done[-1].position
         if self.after_publish is not None:
             self.after_publish(new)
         relay_state.save(self.engine, self.topics.events, new)
         self.state = new
         self._dirty = True
-        PUBLISHED.inc(len(sent))
+        PUBLISHED.inc(count)
         POSITION.set(new.position)
 
     def _checkpoint(self, force: bool = False) -> None:
@@ -283,5 +330,8 @@ class Relay:
         self._dirty = True
 
     def _discard_clients(self) -> None:
+        """Drop the producer and what it had not acknowledged: sending resumes from the saved
+        position."""
+        self._in_flight.clear()
         producer, self._producer = self._producer, None
         close_quietly(producer, timeout=1)

@@ -27,15 +27,27 @@ def _net_client(**configs: Any) -> KafkaNetClient:
     return client
 
 
+# Producer batching (issue 14.5, docs/benchmarks.md "Bus"): 1 MiB batches (of uncompressed bytes;
+# ~150 KB on the wire for CloudEvents JSON, under Kafka's default 1 MB message.max.bytes) compress
+# better than 64 KiB ones, and kafka-python checksums the compressed bytes in pure Python, so the
+# ratio is throughput. Every producer of this system flushes when it has sent what it has (the
+# relay when caught up, the DLQ, rejects and alerts after each send), so the linger only lets a
+# batch fill while more records are coming; it never delays a flushed send.
+PRODUCER_BATCH_BYTES = 1024 * 1024
+PRODUCER_LINGER_MS = 50
+
+
 def make_producer(
     bootstrap: str, *, client_id: str, transactional_id: str | None = None,
-    compression_type: str | None = None,
+    compression_type: str | None = None, batch_size: int = PRODUCER_BATCH_BYTES,
+    linger_ms: int = PRODUCER_LINGER_MS,
 ) -> KafkaProducer:
     """Idempotent producer that takes ``bytes`` keys and values.
 
     With a ``transactional_id`` the caller must call ``init_transactions()`` first.
     ``compression_type="gzip"`` roughly doubles throughput for JSON values: kafka-python
     checksums batches in pure Python (without the optional crc32c), and compressed ones are smaller.
+    A caller that does not flush waits up to ``linger_ms`` for a batch to fill.
     """
     return KafkaProducer(
         bootstrap_servers=bootstrap,
@@ -44,9 +56,8 @@ def make_producer(
         compression_type=compression_type,
         enable_idempotence=True,
         acks="all",
-        # A few ms of batching amortises requests without hurting command latency.
-        linger_ms=5,
-        batch_size=64 * 1024,
+        linger_ms=linger_ms,
+        batch_size=batch_size,
         # Topics are created on purpose by ensure_topics, never as a side effect of a send.
         allow_auto_create_topics=False,
         kafka_client=_net_client,
