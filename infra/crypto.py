@@ -29,7 +29,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, find_id_convertor
-from eventsourcing.utils import resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic
 from sqlalchemy import (
     Column,
     Connection,
@@ -68,6 +68,16 @@ key_meta = Table(
 # Built once: a rebuild fetches one key per client, and building the query each time cost more
 # than running it.
 _WRAPPED = select(client_keys.c.wrapped).where(client_keys.c.client_id == bindparam("b_client"))
+
+
+@functools.cache
+def _insert_new_keys(dialect: str) -> Any:
+    """INSERT of data keys that skips clients holding one already, returning those inserted."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (make(client_keys).on_conflict_do_nothing(index_elements=["client_id"])
+            .returning(client_keys.c.client_id))
 
 
 class MasterKeyError(Exception):
@@ -233,27 +243,35 @@ class Keyring:
     def ensure_keys(self, client_ids: Iterable[UUID]) -> None:
         """Fetch, or create, the data keys of the clients a write is about to seal for, all in
         one round (the write's new clients would otherwise cost a transaction each in `key`).
-        Clients already in memory, or known to have no key, are left to `key`."""
+        Clients already in memory, or known to have no key, are left to `key`.
+
+        A key is inserted unless one is stored (ON CONFLICT DO NOTHING ... RETURNING): a write's
+        uncached clients are nearly always new ones, so the look-up first was a statement
+        (a round trip on PostgreSQL) that found nothing; the stored keys of the others are read
+        after. The transaction is durable before the write that seals with its keys begins."""
         with self._lock:
             wanted = sorted({c for c in client_ids if c not in self._cache})
-        if len(wanted) < 2:
+        if not wanted:
             return
         found: dict[UUID, bytes] = {}
         try:
             with self._key_transaction() as conn:
-                found = self._stored_keys(conn, wanted)
-                new = {c: AESGCM.generate_key(256) for c in wanted if c not in found}
-                if new:
-                    if conn.dialect.name == "postgresql":  # see key()
-                        conn.execute(text("SET LOCAL synchronous_commit = off"))
-                    fresh = []
-                    for client_id, data_key in new.items():
-                        nonce = os.urandom(12)
-                        fresh.append({"client_id": client_id, "created_at": self._clock(),
-                                      "wrapped": nonce + self._master.encrypt(
-                                          nonce, data_key, client_id.bytes)})
-                    conn.execute(insert(client_keys), fresh)
-                    found.update(new)
+                dialect = conn.dialect.name
+                if dialect == "postgresql":  # see key()
+                    conn.execute(text("SET LOCAL synchronous_commit = off"))
+                new = {c: AESGCM.generate_key(256) for c in wanted}
+                now = self._clock()
+                rows = []
+                for client_id, data_key in new.items():
+                    nonce = os.urandom(12)
+                    rows.append({"client_id": client_id, "created_at": now,
+                                 "wrapped": nonce + self._master.encrypt(
+                                     nonce, data_key, client_id.bytes)})
+                made = {r[0] for r in conn.execute(_insert_new_keys(dialect), rows)}
+                found = {c: k for c, k in new.items() if c in made}
+                stored = [c for c in wanted if c not in made]
+                if stored:
+                    found.update(self._stored_keys(conn, stored))
         except IntegrityError:  # a racing writer made one of them: key() fetches each
             return
         self._remember(found)
@@ -304,12 +322,18 @@ class Keyring:
         return count
 
     def seal(self, client_id: UUID, where: str, value: Any) -> dict[str, Any]:
+        return _seal(self.sealing_cipher(client_id), client_id.bytes + where.encode(), value)
+
+    def sealing_cipher(self, client_id: UUID) -> AESGCM:
+        """The cipher to seal a client's values with: `key(client_id, create=True)`, without
+        the lock when the key is in memory already (a dict read is atomic)."""
+        held = self._cache.get(client_id, _UNKNOWN)
+        if held.__class__ is bytes:
+            return _aead(held)
         key = self.key(client_id, create=True)
         if key is None:
             raise PermissionError(f"client {client_id} was erased")
-        nonce = os.urandom(12)
-        sealed = key.encrypt(nonce, orjson.dumps(value), client_id.bytes + where.encode())
-        return {"_pd_": 1, "t": type_tag(value), "c": base64.b64encode(nonce + sealed).decode()}
+        return key
 
     def unseal(self, client_id: UUID, where: str, sealed: dict[str, Any]) -> Any:
         return _open(self.cipher(client_id), client_id.bytes + where.encode(), sealed)
@@ -381,32 +405,53 @@ class PersonalDataMapper(Mapper[UUID]):
         self._decoder = (StateDecoder.for_transcoder(self.transcoder)
                          if self.cipher is None and self.compressor is None else None)
         self._kinds: dict[str, _Kind] = {}
+        self._seals: dict[type[Any], _SealKind] = {}
 
     def sealed(self) -> PersonalDataMapper:
         """The same mapper leaving personal fields sealed when it decodes."""
         return PersonalDataMapper(self, self.keyring, unseal=False)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        cls = type(domain_event)
-        personal = getattr(cls, "PERSONAL", ())
-        by_key: dict[str, tuple[str, ...]] = getattr(cls, "PERSONAL_KEYS", {})
-        client_id = getattr(domain_event, "client_id", None)
-        if (personal or by_key) and client_id is not None:
-            state = dict(vars(domain_event))
-            for name in personal:
-                if state.get(name) not in (None, "", [], {}):
-                    state[name] = self.keyring.seal(client_id, f"{cls.__name__}.{name}",
-                                                    state[name])
-            for name, keys in by_key.items():
-                if isinstance(state.get(name), dict):
-                    state[name] = {
-                        k: self.keyring.seal(client_id, f"{cls.__name__}.{name}.{k}", v)
-                        if k in keys and v not in (None, "", [], {}) else v
-                        for k, v in state[name].items()}
-            clone = object.__new__(cls)
-            clone.__dict__.update(state)
-            domain_event = clone
-        return super().to_stored_event(domain_event)
+        """Mapper.to_stored_event of the event with its personal fields sealed: one copy of the
+        state (the library's copy of a sealed clone made a second), one key look-up per event,
+        the associated data's text made once per event type. The bytes are what the library's
+        transcoder makes of the same dict (the same keys in the same order)."""
+        cls = domain_event.__class__
+        kind = self._seals.get(cls)
+        if kind is None:
+            kind = self._seals[cls] = _SealKind(cls)
+        state = dict(vars(domain_event))
+        client_id = getattr(domain_event, "client_id", None) if kind.sealed else None
+        if client_id is not None:
+            client = client_id.bytes
+            ciphers: list[AESGCM] = []  # looked up at the first value to seal, then kept
+
+            def sealed(aad: bytes, value: Any) -> dict[str, Any]:
+                if not ciphers:
+                    ciphers.append(self.keyring.sealing_cipher(client_id))
+                return _seal(ciphers[0], client + aad, value)
+
+            for name, where in kind.personal:
+                value = state.get(name)
+                if value not in _EMPTY:
+                    state[name] = sealed(where, value)
+            for name, prefix, keys in kind.by_key:
+                changes = state.get(name)
+                if isinstance(changes, dict):
+                    state[name] = {k: sealed(prefix + k.encode(), v)
+                                   if k in keys and v not in _EMPTY else v
+                                   for k, v in changes.items()}
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        if kind.class_version > 1:
+            state["class_version"] = kind.class_version
+        stored_state = self.transcoder.encode(state)
+        if self.compressor:
+            stored_state = self.compressor.compress(stored_state)
+        if self.cipher:
+            stored_state = self.cipher.encrypt(stored_state)
+        return StoredEvent(originator_id=originator_id, originator_version=originator_version,
+                           topic=kind.topic, state=stored_state)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         if self._decoder is None:  # a cipher, compressor or another transcoder: the library's
@@ -489,6 +534,13 @@ _setattr = object.__setattr__
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
+def _seal(aead: AESGCM, aad: bytes, value: Any) -> dict[str, Any]:
+    """A personal value sealed under `aad` (client id bytes + "<Event>.<field>[.<key>]")."""
+    nonce = os.urandom(12)
+    sealed = aead.encrypt(nonce, orjson.dumps(value), aad)
+    return {"_pd_": 1, "t": type_tag(value), "c": base64.b64encode(nonce + sealed).decode()}
+
+
 def _open(aead: AESGCM | None, aad: bytes, sealed: dict[str, Any]) -> Any:
     """A sealed value's clear value, or the erased placeholder when the key is gone."""
     if aead is None:
@@ -512,4 +564,21 @@ class _Kind:
                               for field in getattr(cls, "PERSONAL", ()))
         self.by_key = tuple((field, f"{name}.{field}.".encode())
                             for field in getattr(cls, "PERSONAL_KEYS", {}))
+        self.sealed = bool(self.personal or self.by_key)
+
+
+class _SealKind:
+    """What encoding needs of one event type, worked out once."""
+
+    __slots__ = ("by_key", "class_version", "personal", "sealed", "topic")
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.topic = get_topic(cls)
+        self.class_version: int = getattr(cls, "class_version", 1)
+        name = cls.__name__
+        self.personal = tuple((field, f"{name}.{field}".encode())
+                              for field in getattr(cls, "PERSONAL", ()))
+        by_key: dict[str, tuple[str, ...]] = getattr(cls, "PERSONAL_KEYS", {})
+        self.by_key = tuple((field, f"{name}.{field}.".encode(), keys)
+                            for field, keys in by_key.items())
         self.sealed = bool(self.personal or self.by_key)
