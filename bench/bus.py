@@ -39,7 +39,7 @@ from infra.eventstore import read_model_url
 RATE = 500  # events/s for the lag measurement (the steady load)
 TICK = 0.05  # seconds between paced writes: RATE * TICK events per write
 LAG_SECONDS = 5.0
-BUS_EVENTS = 10_000  # the bus store's history (capped by --events): a relay page is 5,000
+BUS_EVENTS = 10_000  # the bus store's history (capped by --events): a relay page is 2,000
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ At least once, never a gap: pages of the store are sent with the idempotent prod
 and a position is saved (with the per-partition tallies, in one transaction) only once the broker
 has acknowledged every event up to it. Sending runs one page ahead of saving: while the broker
 acknowledges page N, page N+1 is read, encoded and sent (store order holds: one producer, one
-connection, idempotent sequence numbers). When caught up everything is flushed and saved. A crash
+connection, idempotent sequence numbers). A page that is not full (the relay has caught up) is
+flushed and saved at once, with everything before it. A crash
 re-publishes what was sent after the saved position (at most the pages in flight); consumers
 recognise the repeats by position. Before publishing (and every `verify_seconds`) the relay checks
 the broker still holds what it published: the topic exists, has the id recorded at creation, and
@@ -20,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +77,7 @@ class _Sent:
 class Relay:
     def __init__(self, engine: Engine, reader: Reader, port: KafkaPort,
                  topics: Topics | None = None, *, client_id: str = "crm-relay",
-                 batch_size: int = 5000, in_flight_pages: int = 1, poll_seconds: float = 0.2,
+                 batch_size: int = 2000, in_flight_pages: int = 1, poll_seconds: float = 0.2,
                  checkpoint_seconds: float = 5.0, verify_seconds: float = 2.0,
                  watermark_seconds: float = 30.0, flush_timeout: float = 15.0,
                  hash_of: HashLookup = no_hashes,
@@ -104,6 +106,8 @@ class Relay:
         self.last_error: str | None = None
         self._producer: Any = None
         self._in_flight: deque[_Sent] = deque()
+        self._ahead: tuple[int, Future[Sequence[tuple[int, Any]]]] | None = None
+        self._reader_thread: ThreadPoolExecutor | None = None
         self._verified_at = float("-inf")
         self._watermarks_at = float("-inf")
         self._checkpointed_at = float("-inf")
@@ -155,22 +159,46 @@ class Relay:
             except Exception as error:
                 log.info("no final checkpoint: %s", error)
         self._discard_clients()
+        reader, self._reader_thread = self._reader_thread, None
+        if reader is not None:
+            reader.shutdown(wait=True)
 
     def step(self) -> int:
         """Send the next page and save what the broker has acknowledged (everything, when caught
         up, then a checkpoint if due); returns the events read."""
         self._ensure_ready()
         sent = self._in_flight[-1].position if self._in_flight else self.state.position
-        page = self.reader(sent + 1, self.batch_size)
+        page = self._read(sent + 1)
         try:
+            # Only a full page is worth running ahead of: a partial one means the relay has
+            # caught up, and waiting out the producer's linger for it would be lag.
+            full = len(page) >= self.batch_size
+            if full:
+                self._prefetch(page[-1][0] + 1)
             if page:
                 self._send(page)
-            self._settle(keep=self.in_flight_pages if page else 0)
+            self._settle(keep=self.in_flight_pages if full else 0)
         except BrokerDataLoss as loss:
             self._recover(str(loss))
             return len(page)
         self._checkpoint()
         return len(page)
+
+    def _read(self, start: int) -> Sequence[tuple[int, Any]]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == start:
+            return ahead[1].result()
+        return self.reader(start, self.batch_size)
+
+    def _prefetch(self, start: int) -> None:
+        """Read the next page in a thread while this one is encoded and sent: the store query
+        waits on the database (PostgreSQL) without holding the GIL. Used by the next step only
+        if it starts there; a failed read raises there."""
+        if self.in_flight_pages <= 0:
+            return
+        if self._reader_thread is None:
+            self._reader_thread = ThreadPoolExecutor(1, thread_name_prefix="relay-read")
+        self._ahead = (start, self._reader_thread.submit(self.reader, start, self.batch_size))
 
     def run_until_caught_up(self, timeout: float = 30.0) -> None:
         """Publish everything in the store now (scripts and tests)."""
@@ -333,5 +361,6 @@ class Relay:
         """Drop the producer and what it had not acknowledged: sending resumes from the saved
         position."""
         self._in_flight.clear()
+        self._ahead = None
         producer, self._producer = self._producer, None
         close_quietly(producer, timeout=1)
