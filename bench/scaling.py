@@ -37,7 +37,7 @@ def run(seed: int, backend: str, sizes: Sequence[int], bars: Bars) -> list[Row]:
                             f"{flag}rate at {size:,} / rate at {base:,}; flagged below {FLAG}"))
         rows.append(Row(f"scaling rebuild peak RSS at {size:,} vs at {base:,} events", backend,
                         rates[size]["rss"], rates[base]["rss"], "MiB",
-                        "rebuild child's ru_maxrss (interpreter and imports included)",
+                        "rebuild child's own peak RSS, VmHWM (interpreter and imports included)",
                         better=LOWER))
     return rows
 
