@@ -118,6 +118,7 @@ class Activity(FoldProjection):
 
     name = "activity"
     tables = (contacts, planned_contacts, agreements, works)
+    keeps = (planned_contacts, agreements, works)  # read back by later events (projections.fold)
 
     def needs(self, event: Any) -> Iterator[Need]:
         kind = type(event).__name__

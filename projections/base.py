@@ -236,8 +236,9 @@ class Runner:
         for projection in self.projections:
             if not isinstance(projection, fold.FoldProjection):
                 raise TypeError(f"{projection.name}: projections fold (projections.fold)")
-        self._rows: dict[str, fold.Rows] = {p.name: fold.Rows(p.tables)
-                                            for p in self.projections}
+        self._rows: dict[str, fold.Rows] = {
+            p.name: fold.Rows(p.tables, p.keeps) for p in self.projections
+            if isinstance(p, fold.FoldProjection)}
         # The position this runner last committed per projection: any other value at the
         # start of a page means another writer moved it, and the rows held are stale.
         self._committed: dict[str, int] = {}

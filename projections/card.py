@@ -70,6 +70,7 @@ class ClientCard(FoldProjection):
 
     name = "client_card"
     tables = (client_cards, contact_persons)
+    keeps = (client_cards, contact_persons)  # read back by later events (projections.fold)
 
     def needs(self, event: Any) -> Iterator[Need]:
         kind = type(event).__name__

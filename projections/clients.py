@@ -149,6 +149,7 @@ class ClientDirectory(FoldProjection):
 
     name = "client_directory"
     tables = (client_facts, client_index, client_search)
+    keeps = (client_facts, client_index)  # read back by later events (projections.fold)
     FACTS = frozenset({"ClientRegistered", "ClientProfileUpdated", "ClientReassigned",
                        "ClientInterestNoted", "ContactPersonAdded", "ContactPersonUpdated",
                        "ContactPersonRemoved", "ClientErased"})

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy import Connection, LargeBinary, Table, and_, bindparam, delete, select
 
@@ -50,7 +50,7 @@ class _Table:
     """One table's rows in memory: a cache of stored rows plus this page's changes."""
 
     __slots__ = ("complete", "deleted", "dirty", "groups", "indexes", "key_columns",
-                 "read", "rows", "table")
+                 "rows", "table")
 
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -63,9 +63,6 @@ class _Table:
         # column -> value -> keys held with that value (built on first `where`)
         self.indexes: dict[str, dict[Any, set[Key]]] = {}
         self.complete = False
-        # Whether a fold ever read this table: rows of a table only ever written need not be
-        # held once written (history, contacts, search tokens are most of the rows).
-        self.read = False
 
     def key_of(self, row: Row) -> Key:
         columns = self.key_columns
@@ -112,8 +109,11 @@ class Rows:
     """A projection's tables in memory, as the fold sees them. Rows handed out are read-only:
     change them with `put` or `update`."""
 
-    def __init__(self, tables: Sequence[Table]) -> None:
+    def __init__(self, tables: Sequence[Table], keeps: Sequence[Table] | None = None) -> None:
         self._tables = {t: _Table(t) for t in tables}
+        # Tables whose rows are held between pages (those later events read back); the rest
+        # (history, contacts, search tokens: most rows) are dropped once written.
+        self._keeps = frozenset(tables if keeps is None else keeps)
         # (table state, key, row before, was dirty, was deleted) of the event being folded
         self._undo: list[tuple[_Table, Key, Row | None, bool, bool]] = []
 
@@ -121,7 +121,6 @@ class Rows:
 
     def get(self, table: Table, *key: Any) -> Row | None:
         state = self._tables[table]
-        state.read = True
         found = state.rows.get(key)
         if found is None and not state.complete and not self._held(state, key):
             raise FoldError(f"{table.name}: row {key} read but not declared in needs()")
@@ -130,7 +129,6 @@ class Rows:
     def where(self, table: Table, column: str, value: Any) -> list[Row]:
         """Every row with `column` == `value`, ordered by primary key."""
         state = self._tables[table]
-        state.read = True
         if not state.holds(column, value):
             raise FoldError(f"{table.name}: rows where {column} = {value!r} read but not "
                             "declared in needs()")
@@ -274,7 +272,7 @@ class Rows:
                 _upsert(conn, table, [rows[k] for k in state.dirty])
                 statements += 1
                 state.dirty.clear()
-            if not state.read and state.rows:  # written, never read: nothing to hold
+            if table not in self._keeps and state.rows:  # written, not read back: not held
                 state.forget()
         return statements
 
@@ -371,7 +369,10 @@ _UPSERTS: dict[tuple[Table, str, str | None], _Upsert] = {}
 
 class FoldProjection(Projection):
     """A read model folded in memory: `needs` names the rows an event reads or changes,
-    `fold` changes them through `Rows`. No SQL runs inside `fold`."""
+    `fold` changes them through `Rows`. No SQL runs inside `fold`. `keeps`: the tables whose
+    rows later events read back, held between pages (None: all of them)."""
+
+    keeps: ClassVar[tuple[Table, ...] | None] = None
 
     def needs(self, event: Any) -> Iterator[Need]:
         return iter(())
@@ -381,7 +382,7 @@ class FoldProjection(Projection):
 
     def apply(self, conn: Connection, event: Any, position: int) -> None:
         """One event on its own (re-drive of a parked event, tests): load, fold, write."""
-        rows = Rows(self.tables)
+        rows = Rows(self.tables, self.keeps)
         rows.load(conn, self.needs(event))
         rows.begin_event()
         self.fold(rows, event, position)

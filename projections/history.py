@@ -39,6 +39,7 @@ class ClientHistory(FoldProjection):
 
     name = "client_history"
     tables = (client_events,)
+    keeps = ()  # read back by later events (projections.fold)
 
     def fold(self, rows: Rows, event: Any, position: int) -> None:
         # Keyed by the store position, written once: it reads nothing, so it needs nothing.

@@ -109,6 +109,7 @@ class Payments(FoldProjection):
 
     name = "payments"
     tables = (client_assignments, invoices, payments, payment_plans)
+    keeps = (invoices,)  # read back by later events (projections.fold)
 
     def needs(self, event: Any) -> Iterator[Need]:
         # Only the acts change a row they do not write whole; every other event writes a row

@@ -78,6 +78,7 @@ class Segments(FoldProjection):
 
     name = "segments"
     tables = (segment_clients, segment_activity)
+    keeps = (segment_clients,)  # read back by later events (projections.fold)
 
     def needs(self, event: Any) -> Iterator[Need]:
         if isinstance(event, (WorkOrder.WorkOrderClosed, Contact.ContactLogged)):

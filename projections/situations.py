@@ -122,6 +122,7 @@ class SituationFactsProjection(FoldProjection):
 
     name = "situations"
     tables = (situation_rows, clock_rows, calendar_rows, target_rows)
+    keeps = (situation_rows, clock_rows)  # read back by later events (projections.fold)
 
     def needs(self, event: Any) -> Iterator[Need]:
         # A clock event reads every clock row of its situation back and updates the situation's

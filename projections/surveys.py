@@ -97,6 +97,7 @@ class ServiceSurveys(FoldProjection):
 
     name = "service_surveys"
     tables = (work_orders, surveys, survey_questions, complaints, assignments)
+    keeps = (work_orders, surveys)  # read back by later events (projections.fold)
 
     def needs(self, event: Any) -> Iterator[Need]:
         kind = type(event).__name__
