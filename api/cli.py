@@ -476,24 +476,43 @@ def audit_anchor() -> None:
 @audit_cli.command("replay")
 def audit_replay(file: Path = typer.Option(..., "--file", help="a full export (.jsonl)"),
                  as_json: bool = typer.Option(False, "--json",
-                                              help="print one JSON object instead of lines")
-                 ) -> None:
+                                              help="print one JSON object instead of lines"),
+                 at: str = typer.Option(None, "--at", help="reaction figures: the business "
+                                        "moment the clocks are read at (RFC 3339 with offset; "
+                                        "default: the export's signed head time)"),
+                 as_of: str = typer.Option(None, "--as-of", help="reaction figures: knowledge "
+                                           "cut-off (default: as --at)"),
+                 since: str = typer.Option(None, "--from", help="reaction figures: situations "
+                                           "opened at or after (business time)"),
+                 until: str = typer.Option(None, "--to", help="reaction figures: situations "
+                                           "opened before (business time)"),
+                 calendar: str = typer.Option("as_measured", "--calendar",
+                                              help="as_measured or current")) -> None:
     """Verify a full export, load it into a scratch store and rebuild every projection from it
-    alone: the receipts' digests equal the live service's for the same events. Personal-data
-    projections need an export made --with-keys and the master key its data keys are wrapped
-    with (CRM_MASTER_KEY, or this installation's)."""
+    alone: the receipts' digests equal the live service's for the same events, and the
+    reaction-time figures equal GET /v1/reports/reaction-times?all_ids=true for the same range
+    and moments. Personal-data projections need an export made --with-keys and the master key
+    its data keys are wrapped with (CRM_MASTER_KEY, or this installation's)."""
     import base64
     import tempfile
 
+    from domain.catalogue import jsonable
     from infra.bootstrap import build, master_key
     from infra.export import import_lines, verify_lines
     from infra.rebuild import replay_and_compare
     from infra.settings import Settings
+    from projections.reaction_times import BASES, reaction_report
 
+    if calendar not in BASES:
+        _fail("bad --calendar", f"{calendar!r}: one of {', '.join(BASES)}", 2)
+    opened_from, opened_before = _offset_instant("--from", since), _offset_instant("--to", until)
+    given_at, given_as_of = _offset_instant("--at", at), _offset_instant("--as-of", as_of)
     with file.open("rb") as lines:
         verdict = verify_lines(lines)
     if not verdict.ok:
         _report(verdict, 0.0, as_json)
+    moment = (given_at or _export_moment(file, verdict.head)).astimezone(UTC)
+    known = (given_as_of or moment).astimezone(UTC)
     live = _settings()
     key = base64.b64encode(_guarded(lambda: master_key(live))).decode()
     with tempfile.TemporaryDirectory() as folder:
@@ -508,16 +527,68 @@ def audit_replay(file: Path = typer.Option(..., "--file", help="a full export (.
                     _fail("error", str(error), 2)
             scratch.follower.run_once()
             receipts = [o.receipt.as_dict() for o in replay_and_compare(scratch)]
+            assert scratch.alerts is not None
+            with scratch.engine.connect() as conn:
+                # The live route's own query, on the policy the live service would use
+                # (its CRM_TIMEZONE's default calendar), every id listed.
+                figures = jsonable(reaction_report(
+                    conn, scratch.alerts.policy, at=moment, as_of=known, basis=calendar,
+                    opened_from=opened_from, opened_before=opened_before, ids_limit=None))
         finally:
             scratch.close()
     if as_json:
         _print_json({"events": count, "chain_head": verdict.last_chain_hash,
-                     "receipts": receipts})
+                     "receipts": receipts, "reaction_times": figures})
         return
     print(f"{count:,} events from {file}; chain head {verdict.last_chain_hash}")
     for r in receipts:
         print(f"{r['projection']:<24} {r['code_version']:<18} {r['first_position']}-"
               f"{r['last_position']} events {r['events_digest']} state {r['state_digest']}")
+    print(f"reaction times at {figures['at']} as of {figures['as_of']} "
+          f"(calendar {calendar}; --json for every figure and id):")
+    for group in [*figures["groups"], {"specialist_id": "all", "kind": "all",
+                                       **figures["totals"]}]:
+        print(f"  specialist {group['specialist_id'] or '-'} kind {group['kind']}: "
+              f"{group['count']} situations")
+        for clock in ("first_reaction", "resolution"):
+            print(f"    {clock}: {_clock_line(group[clock])}")
+
+
+def _clock_line(stats: dict[str, Any]) -> str:
+    def seconds(name: str) -> str:
+        found = (stats.get("business_seconds") or {}).get(name)
+        return "-" if not found else str(found.get("seconds", found))
+
+    return (f"stopped {stats['stopped']} median {seconds('median')}s "
+            f"p90 {seconds('p90')}s (business) "
+            f"breached {stats['breached']} of {stats['decided']} decided "
+            f"(rate {stats['breach_rate']})")
+
+
+def _offset_instant(option: str, value: str | None) -> datetime | None:
+    """An RFC 3339 instant with an offset, as the API takes them."""
+    if value is None:
+        return None
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"bad {option}", f"{value!r} is not an RFC 3339 date-time", 2)
+    if found.tzinfo is None:
+        _fail(f"bad {option}", f"{value!r} has no offset (e.g. +00:00)", 2)
+    return found
+
+
+def _export_moment(file: Path, head: dict[str, Any] | None) -> datetime:
+    """When the export was made (its signed head's time), else its last recorded time."""
+    if head is not None and head.get("time"):
+        return datetime.fromisoformat(str(head["time"])).astimezone(UTC)
+    latest = datetime(1970, 1, 1, tzinfo=UTC)
+    with file.open("rb") as lines:
+        for line in lines:
+            recorded = json.loads(line).get("recordedtime") if line.strip() else None
+            if recorded:
+                latest = max(latest, datetime.fromisoformat(recorded).astimezone(UTC))
+    return latest
 
 
 @audit_cli.command("new-signing-key")
