@@ -3,6 +3,11 @@
 Every projection writes its rows and its tracking position in one transaction, so an event
 delivered twice (redelivery, restart, a Kafka rebalance) is recognised and changes nothing.
 The same code runs live (embedded follower, Kafka consumer) and on replay.
+
+Fed from a partitioned Kafka topic, a runner tracks each projection's position per partition
+(`projection_partitions`, in the page's transaction) instead of the one global position: a
+partition's records come in store order, and the partitions interleave in any order
+(docs/bus.md, "Partitions").
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -95,6 +101,35 @@ tracking = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+# Per projection and topic partition (the Kafka consumers): the last store position applied from
+# that partition and the offset after its record (where a consumer given the partition seeks).
+# `partitions` is the topic's partition count the row was written under: a client's partition
+# depends on it, so rows of another count say nothing about the partitions of this one.
+partition_tracking = Table(
+    "projection_partitions", metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("topic", String(200), primary_key=True),
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("partitions", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("next_offset", BigInteger),
+)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A partition of a topic of `partitions` partitions (what a page came from)."""
+
+    topic: str
+    partition: int
+    partitions: int
+
+
+class PartitionLayoutChanged(RuntimeError):
+    """The topic's partition count changed under per-partition positions: a client's events
+    now lie in another partition, so those positions no longer tell what was applied."""
+
+
 # The shape (DDL) each projection's tables were created with: a projection whose tables changed
 # shape in a new version of the code is dropped and rebuilt from the store at start.
 shapes = Table(
@@ -123,6 +158,8 @@ def _match_shape(conn: Connection, projection: Projection) -> list[Index]:
         for table in reversed(projection.tables):
             table.drop(conn, checkfirst=True)
         conn.execute(tracking.delete().where(tracking.c.projection == projection.name))
+        conn.execute(partition_tracking.delete()
+                     .where(partition_tracking.c.projection == projection.name))
     deferred: list[Index] = []
     for table in projection.tables:
         schema = conn.get_execution_options().get("schema_translate_map", {}).get(
@@ -205,6 +242,73 @@ def positions(conn: Connection, names: Iterable[str] | None = None, *,
     return {r.projection: r.position for r in conn.execute(query)}
 
 
+def partition_positions(conn: Connection, partition: Partition, names: Iterable[str], *,
+                        lock: bool = False) -> dict[str, tuple[int, int | None]]:
+    """Each projection's (position, next offset) in `partition`. A projection without a row
+    there starts from its global position (every event up to it is applied, whatever its
+    partition; so a read model built from a one-partition topic by an earlier version goes on).
+    Rows written under a one-partition layout mean the same and are folded into the global
+    position; rows of any other count raise PartitionLayoutChanged. With `lock`, the rows
+    stay locked until the transaction ends (as `positions`)."""
+    names = list(names)
+    pt = partition_tracking.c
+    rows = conn.execute(select(partition_tracking).where(
+        pt.topic == partition.topic, pt.projection.in_(names))).all()
+    stale = [r for r in rows if r.partitions != partition.partitions]
+    if stale:
+        if any(r.partitions != 1 for r in stale):
+            counts = sorted({r.partitions for r in stale})
+            raise PartitionLayoutChanged(
+                f"{partition.topic} has {partition.partitions} partitions, but the read models "
+                f"tracked it with {counts}: drain the old layout and run `crm replay` "
+                "(docs/bus.md, \"Changing the partition count\")")
+        globals_ = positions(conn, names, lock=True)
+        for r in stale:  # one partition held every event: its position is global
+            if r.position > globals_.get(r.projection, 0):
+                upsert(conn, tracking, {"projection": r.projection, "position": r.position},
+                       ["projection"])
+        conn.execute(partition_tracking.delete().where(
+            pt.topic == partition.topic, pt.partitions != partition.partitions))
+    mine = {r.projection for r in rows
+            if r.partition == partition.partition and r.partitions == partition.partitions}
+    missing = [n for n in names if n not in mine]
+    if missing:
+        seen = positions(conn, missing)
+        for name in missing:
+            upsert(conn, partition_tracking, {
+                "projection": name, "topic": partition.topic, "partition": partition.partition,
+                "partitions": partition.partitions, "position": seen.get(name, 0),
+                "next_offset": None}, ["projection", "topic", "partition"], replace=False)
+    query = select(partition_tracking).where(
+        pt.topic == partition.topic, pt.partition == partition.partition,
+        pt.projection.in_(names))
+    if lock:
+        query = query.with_for_update()
+    return {r.projection: (r.position, r.next_offset) for r in conn.execute(query)}
+
+
+def _track(conn: Connection, name: str, position: int, partition: Partition | None,
+           next_offset: int | None) -> None:
+    """Move a projection's tracked position (its partition's, for a page from a partition)."""
+    if partition is None:
+        upsert(conn, tracking, {"projection": name, "position": position}, ["projection"])
+        return
+    values = {"projection": name, "topic": partition.topic, "partition": partition.partition,
+              "partitions": partition.partitions, "position": position}
+    if next_offset is not None:  # unknown: the offset recorded before stays
+        values["next_offset"] = next_offset
+    upsert(conn, partition_tracking, values, ["projection", "topic", "partition"])
+
+
+def raise_position(conn: Connection, names: Iterable[str], position: int) -> None:
+    """Move the global positions of `names` up to `position` (never down): the partitioned
+    consumers' common watermark, every event up to it applied in every partition."""
+    stmt = (tracking.update()
+            .where(tracking.c.projection.in_(list(names)), tracking.c.position < position)
+            .values(position=position))
+    conn.execute(stmt)
+
+
 class Runner:
     """Feeds events from a reader into projections; each page is one transaction.
 
@@ -239,15 +343,16 @@ class Runner:
         self._rows: dict[str, fold.Rows] = {
             p.name: fold.Rows(p.tables, p.keeps) for p in self.projections
             if isinstance(p, fold.FoldProjection)}
-        # The position this runner last committed per projection: any other value at the
-        # start of a page means another writer moved it, and the rows held are stale.
-        self._committed: dict[str, int] = {}
+        # The position this runner last committed per projection (and partition): any other
+        # value at the start of a page means another writer moved it, and the rows held are
+        # stale.
+        self._committed: dict[tuple[str, Partition | None], int] = {}
         # False: a failing event raises instead (the Kafka consumer retries, then parks and
         # publishes the dead letter itself).
         self.parks = True
         self.loads = 0  # queries sent to load rows a page needed (a rebuild of fresh tables: 0)
         self.parked = 0
-        metadata.create_all(engine, tables=[tracking, shapes])
+        metadata.create_all(engine, tables=[tracking, shapes, partition_tracking])
         dlq_metadata.create_all(engine)
         # Indexes of tables created here, made when the first catch-up ends (a bulk load).
         self._deferred: list[Index] = []
@@ -264,6 +369,17 @@ class Runner:
         with self.engine.connect() as conn:
             seen = positions(conn)
         return min((seen.get(p.name, 0) for p in self.projections), default=0)
+
+    def partition_position(self, partition: Partition) -> tuple[int, int | None]:
+        """Where every projection is in `partition`: the least position, and the offset to
+        read from next (None if some projection has none recorded there)."""
+        with self.engine.begin() as conn:
+            seen = partition_positions(conn, partition, self._names)
+        if not seen:
+            return 0, None
+        least = min(seen.values(), key=lambda found: found[0])
+        offsets = [offset for _position, offset in seen.values()]
+        return least[0], None if None in offsets else min(o for o in offsets if o is not None)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -313,41 +429,55 @@ class Runner:
                     index.create(conn, checkfirst=True)
             self._deferred = []
 
-    def apply_page(self, page: Sequence[tuple[int, Any]]) -> None:
+    def apply_page(self, page: Sequence[tuple[int, Any]], partition: Partition | None = None,
+                   next_offset: int | None = None) -> None:
+        """Apply a page in one transaction. From a topic `partition`, positions are tracked
+        for that partition (with `next_offset`, the offset after the page's last record)."""
         if self._deferred and not self._catching_up:
             self._make_indexes()  # pages from elsewhere (Kafka): no bulk load to wait for
         try:
-            self._apply_together(page)
+            self._apply_together(page, partition, next_offset)
         except Exception as error:
             self.forget()  # the rows held include changes that were rolled back
             if _transient(error) or not self.parks:
                 raise
-            self._apply_apart(page)
+            self._apply_apart(page, partition, next_offset)
         if self.after_page is not None:
             self.after_page(page)
 
-    def _apply_together(self, page: Sequence[tuple[int, Any]]) -> None:
+    def _done(self, conn: Connection, names: list[str],
+              partition: Partition | None) -> dict[str, int]:
+        """Tracked positions (in `partition`, if given), locked until the transaction ends."""
+        if partition is None:
+            return positions(conn, names, lock=True)
+        return {name: found[0] for name, found in
+                partition_positions(conn, partition, names, lock=True).items()}
+
+    def _apply_together(self, page: Sequence[tuple[int, Any]], partition: Partition | None,
+                        next_offset: int | None) -> None:
         """The whole page, every projection, one transaction (the usual case)."""
         with self.engine.begin() as conn:
-            seen = positions(conn, self._names, lock=True)
-            moved: dict[str, int] = {}
+            seen = self._done(conn, self._names, partition)
+            moved: dict[tuple[str, Partition | None], int] = {}
             for projection in self.projections:
                 done = seen.get(projection.name, 0)
                 todo = [(p, e) for p, e in page if p > done]  # redeliveries are recognised here
                 if not todo:
                     continue
-                self._fold(conn, projection, self._rows[projection.name], todo, done)
+                self._fold(conn, projection, self._rows[projection.name], todo, done,
+                           partition)
                 last = todo[-1][0]
-                upsert(conn, tracking, {"projection": projection.name, "position": last},
-                       ["projection"])
-                moved[projection.name] = last
+                _track(conn, projection.name, last, partition, next_offset)
+                moved[(projection.name, partition)] = last
         self._committed.update(moved)
         self._within_budget()
 
     def _fold(self, conn: Connection, projection: Projection, rows: Any,
-              todo: Sequence[tuple[int, Any]], done: int) -> None:
+              todo: Sequence[tuple[int, Any]], done: int,
+              partition: Partition | None = None) -> None:
         fold_projection: Any = projection
-        if self._committed.get(projection.name) != done:  # first page, or another writer
+        # first page, or another writer
+        if self._committed.get((projection.name, partition)) != done:
             rows.forget()
             if done == 0:
                 rows.mark_complete(conn)
@@ -367,34 +497,37 @@ class Runner:
                 self._park(conn, projection.name, position, event, error)
         rows.write(conn)
 
-    def _apply_apart(self, page: Sequence[tuple[int, Any]]) -> None:
+    def _apply_apart(self, page: Sequence[tuple[int, Any]], partition: Partition | None,
+                     next_offset: int | None) -> None:
         """Slow path after a failed page: one transaction per projection and event; the event
         that still fails is parked for that projection, and the projection goes on."""
         for projection in self.projections:
-            for position, event in page:
+            for i, (position, event) in enumerate(page):
+                # the page's offset goes with its last event (earlier ones: not known here)
+                offset = next_offset if i == len(page) - 1 else None
                 try:
-                    self._apply_one(projection, position, event)
+                    self._apply_one(projection, position, event, partition, offset)
                 except Exception as error:
                     self.forget()
                     if _transient(error):
                         raise
                     with self.engine.begin() as conn:
-                        done = positions(conn, [projection.name], lock=True).get(
+                        done = self._done(conn, [projection.name], partition).get(
                             projection.name, 0)
                         if position > done:
                             self._park(conn, projection.name, position, event, error)
-                            upsert(conn, tracking, {"projection": projection.name,
-                                                    "position": position}, ["projection"])
+                            _track(conn, projection.name, position, partition, offset)
 
-    def _apply_one(self, projection: Projection, position: int, event: Any) -> None:
+    def _apply_one(self, projection: Projection, position: int, event: Any,
+                   partition: Partition | None = None, next_offset: int | None = None) -> None:
         with self.engine.begin() as conn:
-            done = positions(conn, [projection.name], lock=True).get(projection.name, 0)
+            done = self._done(conn, [projection.name], partition).get(projection.name, 0)
             if position <= done:
                 return
-            self._fold(conn, projection, self._rows[projection.name], [(position, event)], done)
-            upsert(conn, tracking, {"projection": projection.name, "position": position},
-                   ["projection"])
-        self._committed[projection.name] = position
+            self._fold(conn, projection, self._rows[projection.name], [(position, event)], done,
+                       partition)
+            _track(conn, projection.name, position, partition, next_offset)
+        self._committed[(projection.name, partition)] = position
 
     def _park(self, conn: Connection, name: str, position: int, event: Any,
               error: BaseException) -> None:

@@ -1,0 +1,109 @@
+"""Positions tracked per topic partition (the partitioned Kafka consumers): each partition's pages
+are applied once, in any interleaving, by any runner; a read model of an earlier one-partition
+consumer goes on; a changed partition count is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
+
+from projections.base import (
+    Partition,
+    PartitionLayoutChanged,
+    Runner,
+    partition_tracking,
+    positions,
+)
+from projections.fold import FoldProjection, Need, Rows
+
+counts = Table("partition_demo", MetaData(), Column("client", String(10), primary_key=True),
+               Column("events", Integer, nullable=False), Column("last", Integer))
+
+
+class Counting(FoldProjection):
+    """Counts each client's events: a doubled or lost event shows in the count."""
+
+    name = "partition_demo"
+    tables = (counts,)
+
+    def needs(self, event: Any) -> Iterator[Need]:
+        yield Need(counts, "client", event)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
+        row = rows.get(counts, event)
+        rows.put(counts, {"client": event, "events": (row["events"] if row else 0) + 1,
+                          "last": position})
+
+
+def no_reader(_start: int, _limit: int) -> list[tuple[int, Any]]:
+    return []
+
+
+def table(engine: Any) -> dict[str, tuple[int, int]]:
+    with engine.connect() as conn:
+        return {r.client: (r.events, r.last) for r in conn.execute(select(counts))}
+
+
+def tracked(engine: Any) -> dict[int, tuple[int, int | None]]:
+    with engine.connect() as conn:
+        return {r.partition: (r.position, r.next_offset)
+                for r in conn.execute(select(partition_tracking))}
+
+
+P0, P1 = Partition("t", 0, 2), Partition("t", 1, 2)
+
+
+def test_each_partition_is_applied_once_in_any_interleaving(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/read.db")
+    runner = Runner(engine, [Counting()], no_reader)
+    # partition 0 holds client a (positions 1, 4, 6), partition 1 client b (2, 3, 5)
+    runner.apply_page([(2, "b"), (3, "b")], P1, next_offset=2)
+    runner.apply_page([(1, "a"), (4, "a")], P0, next_offset=2)
+    runner.apply_page([(3, "b"), (5, "b")], P1, next_offset=3)  # 3 again: a redelivery
+    runner.apply_page([(1, "a")], P0, next_offset=1)  # a stale redelivery changes nothing
+    runner.apply_page([(4, "a"), (6, "a")], P0, next_offset=3)
+    assert table(engine) == {"a": (3, 6), "b": (3, 5)}
+    assert tracked(engine) == {0: (6, 3), 1: (5, 3)}
+    assert runner.partition_position(P0) == (6, 3)
+    with engine.connect() as conn:
+        assert positions(conn)["partition_demo"] == 0  # the global watermark is not moved here
+
+
+def test_a_partition_that_moved_to_another_runner_and_back_is_read_again(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/read.db")
+    first, second = (Runner(engine, [Counting()], no_reader) for _ in range(2))
+    first.apply_page([(1, "a"), (2, "a")], P0, next_offset=2)
+    second.apply_page([(3, "a")], P0, next_offset=3)  # a rebalance gave P0 to `second`
+    first.apply_page([(3, "a"), (4, "a")], P0, next_offset=4)  # and back: its rows are stale
+    assert table(engine) == {"a": (4, 4)}
+
+
+def test_an_earlier_one_partition_read_model_goes_on(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/read.db")
+    old = Runner(engine, [Counting()], no_reader)
+    old.apply_page([(1, "a"), (2, "b"), (3, "a")])  # the earlier consumer: global position 3
+    runner = Runner(engine, [Counting()], no_reader)
+    assert runner.partition_position(P1) == (3, None)  # seeded: nothing up to 3 again
+    runner.apply_page([(2, "b"), (5, "b")], P1, next_offset=2)
+    runner.apply_page([(3, "a"), (4, "a")], P0, next_offset=2)
+    assert table(engine) == {"a": (3, 4), "b": (2, 5)}
+
+
+def test_rows_of_a_one_partition_topic_count_as_global_and_other_counts_are_refused(
+        tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/read.db")
+    runner = Runner(engine, [Counting()], no_reader)
+    runner.apply_page([(1, "a"), (2, "b")], Partition("t", 0, 1), next_offset=2)
+    # the topic was re-created with 2 partitions (the relay re-publishes from the store start)
+    assert runner.partition_position(P1) == (2, None)
+    with engine.connect() as conn:
+        assert positions(conn)["partition_demo"] == 2
+    runner.apply_page([(1, "a"), (2, "b"), (3, "b")], P1, next_offset=3)
+    assert table(engine) == {"a": (1, 1), "b": (2, 3)}
+    with pytest.raises(PartitionLayoutChanged, match="crm replay"):
+        runner.apply_page([(7, "c")], Partition("t", 0, 3), next_offset=1)
+    assert table(engine) == {"a": (1, 1), "b": (2, 3)}
