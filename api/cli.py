@@ -613,11 +613,26 @@ def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 
 @cli.command()
-def relay() -> None:
-    """Publish the store's events to Kafka (crm.events.v1) until stopped (distributed mode)."""
+def relay(progress_seconds: float = typer.Option(
+        60.0, "--progress-seconds", min=0.1,
+        help="log a progress line (position, rate, lag) this often")) -> None:
+    """Publish the store's events to Kafka (crm.events.v1) until stopped (distributed mode).
+    Logs to stderr: a progress line at start and every --progress-seconds, and any trouble."""
     from consumers.main import run_relay
 
-    run_relay(_settings(kafka=True))
+    _service_logging()
+    run_relay(_settings(kafka=True), progress_seconds=progress_seconds)
+
+
+def _service_logging() -> None:
+    """Our INFO lines (progress) and everyone's warnings on stderr, one line each, timestamped;
+    kafka-python's own INFO chatter left out."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for ours in ("consumers", "infra"):
+        logging.getLogger(ours).setLevel(logging.INFO)
 
 
 @cli.command()

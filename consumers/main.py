@@ -69,8 +69,10 @@ def _container(settings: Settings) -> Container:
     return build(settings, start_follower=False)
 
 
-def run_relay(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Follow the store and publish to crm.events.v1 until stopped."""
+def run_relay(settings: Settings, stop: threading.Event | None = None, *,
+              progress_seconds: float = 60.0) -> None:
+    """Follow the store and publish to crm.events.v1 until stopped, logging progress every
+    `progress_seconds`."""
     from consumers.relay import Relay
     from infra.chain import chain_hashes
 
@@ -79,7 +81,8 @@ def run_relay(settings: Settings, stop: threading.Event | None = None) -> None:
     try:
         relay = Relay(container.engine, sealed_reader(container),
                       kafka_port(str(settings.kafka_bootstrap)), Topics(),
-                      hash_of=lambda positions: chain_hashes(container.app, positions))
+                      hash_of=lambda positions: chain_hashes(container.app, positions),
+                      store_head=container.store_position, progress_seconds=progress_seconds)
         log.info("relay starting at store position %d", relay.position)
         relay.run(stop)
     finally:

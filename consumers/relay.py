@@ -81,7 +81,9 @@ class Relay:
                  checkpoint_seconds: float = 5.0, verify_seconds: float = 2.0,
                  watermark_seconds: float = 30.0, flush_timeout: float = 15.0,
                  hash_of: HashLookup = no_hashes,
-                 after_publish: Callable[[RelayState], None] | None = None) -> None:
+                 after_publish: Callable[[RelayState], None] | None = None,
+                 store_head: Callable[[], int] | None = None,
+                 progress_seconds: float = 60.0) -> None:
         self.engine = engine
         self.reader = reader
         self.port = port
@@ -113,6 +115,12 @@ class Relay:
         self._checkpointed_at = float("-inf")
         self._dirty = True  # publish a checkpoint soon after start, even with nothing new
         self._wake = threading.Event()
+        # Progress (position, rate, lag) is logged every progress_seconds by run(), healthy or
+        # not; store_head gives the lag (the store's last position), when known.
+        self.store_head = store_head
+        self.progress_seconds = progress_seconds
+        self.published = 0  # events acknowledged and saved by this relay (repeats included)
+        self._progress: tuple[float, int] | None = None  # (when, published) at the last line
 
     @property
     def position(self) -> int:
@@ -144,11 +152,33 @@ class Relay:
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
+                self._log_progress()
                 if published == 0:
                     self._wake.wait(self.poll_seconds)
                     self._wake.clear()
         finally:
             self.close()
+
+    def _log_progress(self) -> None:
+        """One INFO line at start and every progress_seconds: the position published and saved,
+        the rate since the last line, the lag behind the store and the broker's topic id."""
+        now, position = time.monotonic(), self.state.position
+        if self._progress is not None and now - self._progress[0] < self.progress_seconds:
+            return
+        since, before = self._progress or (now, self.published)
+        rate = (self.published - before) / (now - since) if now > since else 0.0
+        head = None
+        if self.store_head is not None:
+            try:
+                head = self.store_head()
+            except Exception as error:  # a store hiccup: the next step will say more
+                log.debug("no store head for the progress line: %s", error)
+        lag = "unknown" if head is None else f"{max(head - position, 0):,} positions"
+        log.info("relay progress: position %d published and saved to %s (topic id %s), "
+                 "%.1f events/s over the last %.0f s, lag %s, recoveries %d",
+                 position, self.topics.events, self.state.topic_id, rate, now - since, lag,
+                 self.recoveries)
+        self._progress = (now, self.published)
 
     def close(self) -> None:
         """Leave a last checkpoint if the broker is reachable, then let go of the clients."""
@@ -262,6 +292,7 @@ class Relay:
         relay_state.save(self.engine, self.topics.events, new)
         self.state = new
         self._dirty = True
+        self.published += count
         PUBLISHED.inc(count)
         POSITION.set(new.position)
 
