@@ -172,6 +172,21 @@ class PaymentRegularity(BaseModel):
                                               "null when none was due.")
 
 
+class PromiseTally(BaseModel):
+    """Agreements kept, broken and open at `at` as known at `as_of` (docs/decisions.md,
+    "Promise keeping")."""
+
+    agreements: int
+    kept: int
+    kept_on_time: int
+    kept_late: int
+    broken: int
+    open: int
+    overdue: int = Field(description="Open agreements due before `at`.")
+    kept_rate: Money | None = Field(description="kept / (kept + broken) in percent; null when "
+                                                "none is decided.")
+
+
 class SatisfactionEntry(BaseModel):
     survey_id: UUID
     work_order_id: UUID
@@ -203,6 +218,7 @@ class ClientCard(BaseModel):
     next_planned_contact: PlannedContactView | None
     open_agreements: list[AgreementView]
     overdue_agreements: list[AgreementView]
+    promises: PromiseTally
     open_situations: list[OpenSituationView]
     payment_regularity: PaymentRegularity
     satisfaction_history: list[SatisfactionEntry]
@@ -524,6 +540,26 @@ class ControlSection(BaseModel):
     truncated: bool | None = None
 
 
+class PromiseMonth(PromiseTally):
+    month: Month
+
+
+class PromiseSpecialist(PromiseTally):
+    specialist_id: UUID | None
+    by_month: list[PromiseMonth]
+
+
+class PromiseKeeping(BaseModel):
+    """Agreements due in each calendar month of the window, kept/broken/open at `at`."""
+
+    months: list[Month]
+    tz: str
+    rules: str
+    total: PromiseTally
+    by_month: list[PromiseMonth]
+    by_specialist: list[PromiseSpecialist]
+
+
 class ControlsReport(BaseModel):
     at: Instant
     as_of: Instant | None
@@ -535,6 +571,7 @@ class ControlsReport(BaseModel):
     overdue_agreements: ControlSection
     work_without_feedback: ControlSection
     reaction_time_breaches: ControlSection | None = None
+    promise_keeping: PromiseKeeping | None = None
 
 
 class ExportHeader(BaseModel):

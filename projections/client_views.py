@@ -57,6 +57,7 @@ from projections.payments import (
     payments_known,
 )
 from projections.personal import Personal, shown
+from projections.promises import client_promises
 
 RECENT = timedelta(days=14)
 PAYMENTS_WINDOW = timedelta(days=90)
@@ -214,6 +215,7 @@ def full_card(conn: Connection, client_id: UUID, *, at: datetime,
         "next_planned_contact": view.next_planned_contact(),
         "open_agreements": agreements,
         "overdue_agreements": [a for a in agreements if a["overdue"]],
+        "promises": client_promises(conn, client_id, at=at, as_of=as_of),
         "open_situations": view.open_situations(),
         "payment_regularity": view.payment_regularity(),
         "satisfaction_history": view.satisfaction_history(),

@@ -9,6 +9,7 @@ from projections.clients import ClientDirectory
 from projections.history import ClientHistory
 from projections.payments import Payments
 from projections.personal import Personal
+from projections.promises import Promises
 from projections.segments import Segments
 from projections.situations import SituationFactsProjection
 from projections.surveys import ServiceSurveys
@@ -26,4 +27,5 @@ def all_projections(personal: Personal) -> list[Projection]:
         ServiceSurveys(),
         Segments(),
         SituationFactsProjection(),
+        Promises(),
     ]

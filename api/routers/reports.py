@@ -15,6 +15,7 @@ from api.schemas import PROBLEM_RESPONSES, ControlsReport, PaymentsReport, descr
 from domain.catalogue import jsonable
 from projections.controls import controls_report
 from projections.payments_report import payments_report
+from projections.promises import promise_keeping
 from projections.reaction_times import list_situations, summary
 
 router = APIRouter(tags=["reports"], responses=PROBLEM_RESPONSES)
@@ -52,8 +53,14 @@ def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
              feedback_days: Annotated[int, Query(ge=0, le=366)] = 7,
              limit: Annotated[int, Query(ge=1, le=10_000, description=(
                  "Items per section (counts stay exact)."))] = 1000,
+             promise_months: Annotated[int, Query(ge=1, le=36, description=(
+                 "Promise keeping: agreements due in this many calendar months, ending "
+                 "with the month of `at`."))] = 3,
+             tz: Annotated[str | None, Query(max_length=64, description=(
+                 "IANA zone of the calendar months; default CRM_TIMEZONE."))] = None,
              min_position: MinPosition = None) -> dict[str, Any]:
-    """Overdue planned contacts and agreements, late data entry, card gaps, work unrated."""
+    """Overdue planned contacts and agreements, late data entry, card gaps, work unrated,
+    promise keeping."""
     wait_until(svc, min_position, _who)
     at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
@@ -68,4 +75,7 @@ def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
             report["reaction_time_breaches"] = {
                 "count": len(breached),
                 "items": [summary(m) for m in breached]}
+        report["promise_keeping"] = promise_keeping(
+            conn, at=at_, as_of=as_of_, tz=zone(request, tz), months=promise_months,
+            specialist_id=specialist)
     return jsonable(report)  # type: ignore[no-any-return]
