@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import tempfile
 import time
@@ -12,13 +13,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns' text: orjson (a fifth of a rebuild's write time went to json.dumps).
+    Keys that are not strings are written as strings, as json.dumps does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _json_value(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # integers beyond 64 bits: the standard parser takes them
+        return json.loads(text)
+
+
+JSON_CODEC = {"json_serializer": _json_text, "json_deserializer": _json_value}
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **JSON_CODEC)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -33,7 +52,7 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True,
-                         connect_args={"connect_timeout": 5})
+                         connect_args={"connect_timeout": 5}, **JSON_CODEC)
 
 
 # One PostgreSQL advisory lock key (64-bit) for "this database's schema is being set up".
