@@ -503,28 +503,132 @@ class ReactionTimesReport(BaseModel):
     ids_truncated: bool
 
 
-class SpecialistPayments(BaseModel):
-    specialist_id: UUID | None
-    currency: str | None
-    plan: Money | None
-    collected: Money
+class PlanFigures(BaseModel):
+    plan: Money | None = Field(description="Sum of the latest plans of the months (null: none).")
+    fact: Money = Field(description="Payments that occurred in the months up to the moment.")
+    remaining: Money | None = Field(description="Plan minus fact, never below 0.")
     percent_of_plan: Money | None
-    daily: list[Section]
-    forecast_month_end: Money
-    forecast_percent_of_plan: Money | None
-    debtors: list[Section]
-    debtors_outstanding: Money
-    acts_not_returned: list[Section]
+
+
+class TwoMonths(PlanFigures):
+    months: list[Month]
+
+
+class PaymentsChange(BaseModel):
+    since: Day | None = Field(description="The previous business day (its end).")
+    fact_then: Money
+    percent_of_plan_then: Money | None
+    fact_change: Money
+    percent_points: Money | None
+
+
+class PaymentsDay(BaseModel):
+    date: Day
+    paid: Money
+    collected: Money = Field(description="Cumulative from the period's first day.")
+    percent_of_plan: Money | None
+
+
+class PaymentsMark(BaseModel):
+    date: Day = Field(description="The 20th of a month of the period.")
+    target: Money | None = Field(description="Earlier months' plans plus 80% of this month's.")
+    target_percent_of_plan: Money | None
+    collected: Money | None = Field(description="The curve on that day (or its last day yet).")
+    reached: bool | None = Field(description="null until met or until the 20th has ended.")
+
+
+class PaymentsForecast(BaseModel):
+    straight_line: Money | None = Field(description="fact / days elapsed x days in period.")
+    straight_line_percent_of_plan: Money | None
+    expected: Money = Field(description="fact + invoices_due + promised.")
+    expected_percent_of_plan: Money | None
+    invoices_due: Money = Field(description="Outstanding on invoices due after `at`, in the "
+                                            "period.")
+    promised: Money = Field(description="Overdue balances of clients with an open promise to "
+                                        "pay dated after `at`, in the period.")
+
+
+class DebtorCount(BaseModel):
+    count: int
+    outstanding: Money
+
+
+class PaymentsLine(PlanFigures):
+    currency: str
+    plan_months: list[Month]
+    last_two_months: TwoMonths
+    change: PaymentsChange
+    daily: list[PaymentsDay]
+    marks: list[PaymentsMark]
+    forecast: PaymentsForecast
+    debtors: DebtorCount
+    acts_not_returned: int
+
+
+class SpecialistPayments(PaymentsLine):
+    specialist_id: UUID | None
+
+
+class CurrencyAmount(BaseModel):
+    currency: str
+    amount: Money
+
+
+class DebtorInvoice(BaseModel):
+    invoice_id: UUID
+    number: str
+    due_at: Instant
+    amount: Money
+    outstanding: Money
+
+
+class Debtor(BaseModel):
+    client_id: UUID
+    specialist_id: UUID | None
+    currency: str
+    outstanding: Money
+    oldest_due_at: Instant
+    invoices: list[DebtorInvoice]
+
+
+class DebtorsPage(BaseModel):
+    sort: str
+    total: int = Field(description="Every debtor of the report (exact), not just this page.")
+    outstanding: list[CurrencyAmount]
+    items: list[Debtor]
+    next_cursor: str | None = Field(description="Pass as debtors_cursor for the next page.")
+
+
+class ActNotReturned(BaseModel):
+    invoice_id: UUID
+    client_id: UUID
+    specialist_id: UUID | None
+    number: str
+    act_sent_at: Instant
+
+
+class ActsPage(BaseModel):
+    total: int
+    items: list[ActNotReturned]
 
 
 class PaymentsReport(BaseModel):
-    month: Month
+    period: str = Field(examples=["2026-11", "2026-Q4"])
+    kind: str = Field(description="month | quarter")
+    months: list[Month]
+    first_day: Day
+    last_day: Day
     tz: str
     at: Instant
     as_of: Instant | None
-    days_in_month: int
-    day_of_month: int
+    days_in_period: int
+    day_of_period: int
+    two_months: list[Month]
+    previous_business_day: Day | None
+    totals: list[PaymentsLine] = Field(description="Per currency, over the lines shown.")
     specialists: list[SpecialistPayments]
+    debtors: DebtorsPage
+    acts_not_returned: ActsPage
 
 
 class ControlThresholds(BaseModel):

@@ -2,44 +2,91 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import Connection
 
 from api.deps import READ_REPORTS, Principal, ServicesDep, require
 from api.routers.clients import MinPosition, wait_until
 from api.routers.read_params import AsOf, At, moments, zone
 from api.schemas import PROBLEM_RESPONSES, ControlsReport, PaymentsReport, described
 from domain.catalogue import jsonable
+from domain.errors import InvalidValueError
+from domain.periods import chosen_period
 from projections.controls import controls_report
-from projections.payments_report import payments_report
+from projections.payments_debts import decode_cursor
+from projections.payments_report import payments_report, report_calendar
 from projections.promises import promise_keeping
 from projections.reaction_times import list_situations, summary
 
 router = APIRouter(tags=["reports"], responses=PROBLEM_RESPONSES)
 
 ReportReader = Annotated[Principal, Depends(require(*READ_REPORTS))]
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"],
-                             description="Calendar month YYYY-MM in the zone `tz`.")]
+Period = Annotated[str | None, Query(
+    pattern=r"^\d{4}-((0[1-9]|1[0-2])|Q[1-4])$", examples=["2026-11", "2026-Q4"],
+    description="Calendar month YYYY-MM or quarter YYYY-Qn in the zone `tz`; default the month "
+                "`at` falls in.")]
+Month = Annotated[str | None, Query(
+    pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"],
+    description="Alias of `period` for a month (the parameter's earlier name).")]
+DebtorSort = Literal["outstanding_desc", "outstanding_asc", "oldest_due", "client"]
 
 
 @router.get("/reports/payments", operation_id="get_payments_report",
             **described(PaymentsReport))
-def payments(request: Request, svc: ServicesDep, _who: ReportReader, month: Month,
-             at: At = None, as_of: AsOf = None, specialist: UUID | None = None,
+def payments(request: Request, svc: ServicesDep, _who: ReportReader, period: Period = None,
+             month: Month = None, at: At = None, as_of: AsOf = None,
+             specialist: UUID | None = None,
              tz: Annotated[str | None, Query(max_length=64, description=(
                  "IANA zone of the calendar months and days; default CRM_TIMEZONE."))] = None,
+             calendar: Annotated[str | None, Query(max_length=64, description=(
+                 "Name of the calendar whose working days are business days (previous "
+                 "business day); default `default`, else the only calendar defined, else "
+                 "Monday to Friday."))] = None,
+             debtors_sort: Annotated[DebtorSort, Query(description=(
+                 "Order of the debtors pages (ties by client id)."))] = "outstanding_desc",
+             debtors_cursor: Annotated[str | None, Query(max_length=400, description=(
+                 "debtors.next_cursor of the previous page (same sort)."))] = None,
+             limit: Annotated[int, Query(ge=1, le=500, description=(
+                 "Debtors and acts per page (totals stay exact)."))] = 50,
              min_position: MinPosition = None) -> dict[str, Any]:
-    """Payments against plan per specialist: daily cumulative %, forecast, debtors, acts."""
+    """Payments against plan, the head's morning view: totals and per specialist, last two
+    months, change since the previous business day, daily curve with the 80%-by-the-20th
+    marks, straight-line and expected forecasts, debtors (pages) and acts not returned."""
     wait_until(svc, min_position, _who)
-    if not 1900 <= int(month[:4]) < 9000:
-        raise HTTPException(422, "month: the year must lie between 1900 and 9000")
     at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
-        report = payments_report(conn, month=month, tz=zone(request, tz), at=at_,
-                                 as_of=as_of_, specialist_id=specialist)
+        return payments_view(conn, period=period, month=month, at=at_, as_of=as_of_,
+                             tz=zone(request, tz), specialist=specialist, calendar=calendar,
+                             debtors_sort=debtors_sort, debtors_cursor=debtors_cursor,
+                             limit=limit)
+
+
+def payments_view(conn: Connection, *, period: str | None, month: str | None, at: datetime,
+                  as_of: datetime | None, tz: str, specialist: UUID | None = None,
+                  calendar: str | None = None, debtors_sort: str = "outstanding_desc",
+                  debtors_cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """The payments route without HTTP (the console calls it too): parameters checked, each
+    bad one a 422 naming it; the body as JSON-ready primitives."""
+    try:
+        chosen = chosen_period(period, month, at, tz)
+    except ValueError as error:
+        name, _, message = str(error).partition(": ")
+        raise InvalidValueError(message, field=f"query.{name}") from None
+    try:
+        after = decode_cursor(debtors_cursor, debtors_sort) if debtors_cursor else None
+    except ValueError as error:
+        raise InvalidValueError(str(error), field="query.debtors_cursor") from None
+    try:
+        business = report_calendar(conn, calendar, as_of, tz)
+    except LookupError:
+        raise InvalidValueError("no such calendar", field="query.calendar") from None
+    report = payments_report(conn, period=chosen, at=at, as_of=as_of, specialist_id=specialist,
+                             calendar=business, debtors_sort=debtors_sort, debtors_limit=limit,
+                             debtors_after=after, acts_limit=limit)
     return jsonable(report)  # type: ignore[no-any-return]
 
 
