@@ -149,6 +149,7 @@ def test_round_trip_through_the_generated_client(api: Api, generated: Path) -> N
             ("get_segments_report", "SegmentsReport", {}),
             ("get_reaction_times_report", "ReactionTimesReport", {}),
             ("get_payments_report", "PaymentsReport", {"month": "2026-11"}),
+            ("get_payments_report", "PaymentsReport", {"period": "2026-Q4"}),
             ("get_controls_report", "ControlsReport", {})):
         gen.call(operation, 200, model=model, as_="manager", **extra)
     audit = gen.call("list_audit_events", 200, model="AuditEventPage", as_="auditor")

@@ -174,6 +174,12 @@ def test_real_answers_conform_to_the_declared_schemas(world: Api, spec: dict[str
     check("get_reaction_times_report", "/v1/reports/reaction-times", all_ids=True)
     for month in ("2025-06", "2026-01", "2026-06"):
         check("get_payments_report", "/v1/reports/payments", month=month)
+    paged = check("get_payments_report", "/v1/reports/payments", period="2026-Q3", limit=1,
+                  debtors_sort="oldest_due", at="2026-08-01T00:00:00Z")
+    assert paged["debtors"]["total"] > 1 and paged["debtors"]["next_cursor"], paged["debtors"]
+    assert paged["acts_not_returned"]["total"] > 1
+    check("get_payments_report", "/v1/reports/payments", period="2026-Q3", limit=1,
+          debtors_sort="oldest_due", debtors_cursor=paged["debtors"]["next_cursor"])
     check("get_controls_report", "/v1/reports/controls")
     check("list_audit_events", "/v1/audit/events", limit=1000)
     check("verify_audit_chain", "/v1/audit/verify")
