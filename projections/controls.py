@@ -6,77 +6,361 @@ that occurred in the `period` before `at`, with the user who entered them), card
 (clients below 100% with the names of the missing fields), overdue agreements, completed work
 without feedback after `feedback_days`. Reaction-time breaches come from the reaction-times
 report (projections.reaction_times), added by the route, which holds the reaction policy.
-Client ids only, no free text:
-the report is readable by analysts. The specialist filter uses the planned contact's own
-specialist for planned contacts, and the client's specialist at `at` for everything else.
-Each section gives its exact count and at most `limit` items (`truncated` says when cut).
+Client ids only, no free text: the report is readable by analysts. The specialist filter uses
+the planned contact's own specialist for planned contacts, and the client's specialist at `at`
+(as known at `as_of`) for everything else.
+
+Each section is a page (issue 16.2): its exact `count`, at most `limit` items in the order
+`sort` names (each section's `SORTS`; the first is the default), `truncated` when more follow
+and `next_cursor` to fetch them (`control_section`). Counts and pages are computed in SQL from
+the activity tables and the controls facts (projections.control_facts): no section reads more
+rows than its count and page, whatever the history holds. `controls_reference` is the former
+computation (every row read, filtered and sorted in Python): the tests hold both to the same
+answers.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
 
+from domain.errors import InvalidValueError
 from projections.activity import (
+    agreements,
     late_entries,
     open_agreements,
     overdue_planned_contacts,
+    planned_contacts,
+    works,
     works_without_feedback,
 )
 from projections.clients import incomplete_clients
-from projections.payments import assignments
+from projections.control_facts import control_assignments, control_completeness, control_entries
+from projections.facts import happened, known
+from projections.payments import Assignments, assignments
+
+SECTIONS = ("overdue_planned_contacts", "late_data_entry", "card_completeness",
+            "overdue_agreements", "work_without_feedback")
+# The orders a caller may pick per section; the first is the default.
+SORTS: dict[str, tuple[str, ...]] = {
+    "overdue_planned_contacts": ("due_at", "-due_at"),
+    "late_data_entry": ("occurred_at", "-occurred_at", "-delay_seconds"),
+    "card_completeness": ("registered", "-registered"),
+    "overdue_agreements": ("due_at", "-due_at"),
+    "work_without_feedback": ("completed_at", "-completed_at"),
+}
+MINE_CHUNK = 5_000  # client ids per IN (...) list of the specialist filter
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the sections are computed with: the moments, filter and thresholds."""
+
+    at: datetime
+    as_of: datetime | None
+    specialist_id: UUID | None = None
+    late_entry_hours: float = 24
+    period: timedelta = timedelta(days=30)
+    feedback_days: int = 7
+
+    def thresholds(self, limit: int) -> dict[str, Any]:
+        return {"late_entry_hours": self.late_entry_hours,
+                "late_entry_period_days": self.period.days,
+                "feedback_days": self.feedback_days, "items_per_section": limit}
 
 
 def controls_report(conn: Connection, *, at: datetime, as_of: datetime | None,
                     specialist_id: UUID | None = None, late_entry_hours: float = 24,
                     period: timedelta = timedelta(days=30),
-                    feedback_days: int = 7, limit: int = 1000) -> dict[str, Any]:
-    # Assignment histories are read only when a specialist filter needs them.
+                    feedback_days: int = 7, limit: int = 100) -> dict[str, Any]:
+    """Every section's count and first page (default order)."""
+    options = Options(at, as_of, specialist_id, late_entry_hours, period, feedback_days)
+    mine = _mine(conn, options)
+    report: dict[str, Any] = {"at": at, "as_of": as_of, "specialist_id": specialist_id,
+                              "thresholds": options.thresholds(limit)}
+    for name in SECTIONS:
+        report[name] = _section(conn, name, options, mine, SORTS[name][0], None, limit)
+    report["reaction_time_breaches"] = None  # hook: the reaction-times projection
+    return report
+
+
+def control_section(conn: Connection, section: str, *, at: datetime, as_of: datetime | None,
+                    specialist_id: UUID | None = None, late_entry_hours: float = 24,
+                    period: timedelta = timedelta(days=30), feedback_days: int = 7,
+                    sort: str | None = None, cursor: str | None = None,
+                    limit: int = 100) -> dict[str, Any]:
+    """One page of one section in the order `sort`, after `cursor` (a `next_cursor` this
+    section gave for the same sort); the count is the section's whole count."""
+    if section not in SECTIONS:
+        raise InvalidValueError(f"unknown section {section!r}", field="section")
+    chosen = sort or SORTS[section][0]
+    if chosen not in SORTS[section]:
+        raise InvalidValueError(f"one of {', '.join(SORTS[section])} for {section}",
+                                field="sort")
+    options = Options(at, as_of, specialist_id, late_entry_hours, period, feedback_days)
+    return _section(conn, section, options, _mine(conn, options), chosen, cursor, limit)
+
+
+# -- the specialist filter ------------------------------------------------------------------------
+
+def _mine(conn: Connection, o: Options) -> list[UUID] | None:
+    """The clients whose specialist at `at` (as known at `as_of`) is the one asked for, in id
+    order (None: no filter). Only that specialist's candidates are read: the clients ever
+    assigned to them, with their whole assignment history."""
+    if o.specialist_id is None:
+        return None
+    t = control_assignments.c
+    candidates = (select(t.client_id).where(t.specialist_id == o.specialist_id,
+                                            known(t.recorded_at, o.as_of))
+                  .distinct())
+    found: dict[UUID, list[tuple[datetime, int, UUID | None]]] = {}
+    for row in conn.execute(select(t.client_id, t.occurred_at, t.version, t.specialist_id)
+                            .where(t.client_id.in_(candidates), known(t.recorded_at, o.as_of))):
+        found.setdefault(row.client_id, []).append(
+            (row.occurred_at, row.version, row.specialist_id))
+    for changes in found.values():
+        changes.sort(key=lambda c: (c[0], c[1]))
+    history = Assignments(found)
+    return sorted(c for c in found if history.at(c, o.at) == o.specialist_id)
+
+
+# -- sections -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Key:
+    """One column of a section's order: the expression, its kind (for the cursor) and way."""
+
+    column: Any
+    kind: str  # "time", "uuid", "int" or "str"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A section as SQL: the row filter, the client column the specialist filter applies to
+    (None: the section filters by specialist itself), the columns read, the orders and how a
+    row becomes an item."""
+
+    where: ColumnElement[bool]
+    client: Any
+    columns: Sequence[Any]
+    orders: dict[str, tuple[_Key, ...]]
+    item: Callable[[Any], dict[str, Any]]
+
+
+def _spec(name: str, o: Options) -> _Spec:
+    at = o.at
+    where: ColumnElement[bool]
+    if name == "overdue_planned_contacts":
+        p = planned_contacts.c
+        where = (p.planned_at <= at) & known(p.recorded_at, o.as_of) & ~happened(
+            p.closed_at, p.closed_recorded_at, at, o.as_of) & (p.due_at < at)
+        if o.specialist_id is not None:
+            where = where & (p.specialist_id == o.specialist_id)
+        return _Spec(where, None, (p.planned_contact_id, p.client_id, p.purpose, p.due_at,
+                                   p.specialist_id),
+                     _by_time(p.due_at, p.planned_contact_id),
+                     lambda r: {"planned_contact_id": r.planned_contact_id,
+                                "client_id": r.client_id, "purpose": r.purpose,
+                                "due_at": r.due_at, "specialist_id": r.specialist_id,
+                                "overdue_seconds": int((at - r.due_at).total_seconds())})
+    if name == "late_data_entry":
+        e = control_entries.c
+        threshold = int(o.late_entry_hours * 3600)
+        where = and_(e.delay_seconds > threshold, e.occurred_at > at - o.period,
+                     e.occurred_at <= at, known(e.recorded_at, o.as_of))
+        ties = (_Key(e.entity_id, "uuid"), _Key(e.type, "str"))
+        orders = {"occurred_at": (_Key(e.occurred_at, "time"), *ties),
+                  "-occurred_at": (_Key(e.occurred_at, "time", True),
+                                   _Key(e.entity_id, "uuid", True), _Key(e.type, "str", True)),
+                  "-delay_seconds": (_Key(e.delay_seconds, "int", True),
+                                     _Key(e.occurred_at, "time"), *ties)}
+        return _Spec(where, e.client_id, (e.type, e.entity_id, e.client_id, e.occurred_at,
+                                          e.recorded_at, e.delay_seconds, e.actor), orders,
+                     lambda r: {"type": r.type, "entity_id": r.entity_id,
+                                "client_id": r.client_id, "occurred_at": r.occurred_at,
+                                "recorded_at": r.recorded_at, "delay_seconds": r.delay_seconds,
+                                "actor": r.actor})
+    if name == "card_completeness":
+        c = control_completeness.c
+        if o.as_of is None:
+            where = and_(c.incomplete, c.until.is_(None))
+        else:
+            where = and_(c.incomplete, c.since <= o.as_of,
+                         or_(c.until.is_(None), c.until > o.as_of))
+        return _Spec(where, c.client_id, (c.client_id, c.form, c.score, c.missing, c.position),
+                     {"registered": (_Key(c.position, "int"),),
+                      "-registered": (_Key(c.position, "int", True),)},
+                     lambda r: {"client_id": r.client_id, "form": r.form, "score": r.score,
+                                "missing": list(r.missing)})
+    if name == "overdue_agreements":
+        a = agreements.c
+        where = and_(a.made_at <= at, known(a.recorded_at, o.as_of),
+                     ~happened(a.outcome_at, a.outcome_recorded_at, at, o.as_of), a.due_at < at)
+        return _Spec(where, a.client_id, (a.agreement_id, a.client_id, a.due_at, a.made_at),
+                     _by_time(a.due_at, a.agreement_id),
+                     lambda r: {"agreement_id": r.agreement_id, "client_id": r.client_id,
+                                "due_at": r.due_at, "made_at": r.made_at,
+                                "overdue_seconds": int((at - r.due_at).total_seconds())})
+    w = works.c
+    where = and_(known(w.recorded_at, o.as_of),
+                 happened(w.completed_at, w.completed_recorded_at, at, o.as_of),
+                 w.completed_at < at - timedelta(days=o.feedback_days),
+                 ~happened(w.feedback_at, w.feedback_recorded_at, at, o.as_of))
+    return _Spec(where, w.client_id, (w.work_id, w.client_id, w.completed_at),
+                 {"completed_at": (_Key(w.completed_at, "time"), _Key(w.work_id, "uuid")),
+                  "-completed_at": (_Key(w.completed_at, "time", True),
+                                    _Key(w.work_id, "uuid", True))},
+                 lambda r: {"work_id": r.work_id, "client_id": r.client_id,
+                            "completed_at": r.completed_at})
+
+
+def _by_time(time: Any, key: Any) -> dict[str, tuple[_Key, ...]]:
+    name = time.name
+    return {name: (_Key(time, "time"), _Key(key, "uuid")),
+            "-" + name: (_Key(time, "time", True), _Key(key, "uuid", True))}
+
+
+def _section(conn: Connection, name: str, o: Options, mine: list[UUID] | None, sort: str,
+             cursor: str | None, limit: int) -> dict[str, Any]:
+    spec = _spec(name, o)
+    keys = spec.orders[sort]
+    after = _decode(cursor, keys) if cursor else None
+    # The filter by client, in chunks of ids (bind limits); counts add up, pages merge.
+    if mine is None or spec.client is None:
+        parts: list[ColumnElement[bool]] = [spec.where]
+    elif not mine:
+        parts = [and_(spec.where, false())]
+    else:
+        parts = [and_(spec.where, spec.client.in_(mine[i:i + MINE_CHUNK]))
+                 for i in range(0, len(mine), MINE_CHUNK)]
+    count = 0
+    rows: list[Any] = []
+    order = [k.column.desc() if k.descending else k.column for k in keys]
+    labels = [f"k{i}" for i in range(len(keys))]
+    for where in parts:
+        count += int(conn.execute(select(func.count()).where(where)).scalar_one())
+        query = select(*spec.columns, *(k.column.label(n) for k, n in zip(keys, labels,
+                                                                          strict=True)))
+        query = query.where(where if after is None else and_(where, _after(keys, after)))
+        rows += conn.execute(query.order_by(*order).limit(limit + 1)).all()
+    if len(parts) > 1:
+        rows.sort(key=lambda r: _sortable([getattr(r, n) for n in labels], keys))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"count": count, "items": [spec.item(r) for r in rows], "truncated": more,
+            "sort": sort,
+            "next_cursor": _encode([getattr(rows[-1], n) for n in labels]) if more else None}
+
+
+def _after(keys: Sequence[_Key], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows after the cursor's values in the order of `keys` (a keyset page)."""
+    clauses = []
+    for i, key in enumerate(keys):
+        same = [keys[j].column == values[j] for j in range(i)]
+        beyond = key.column < values[i] if key.descending else key.column > values[i]
+        clauses.append(and_(*same, beyond))
+    return or_(*clauses)
+
+
+class _Reverse:
+    """A value sorting the other way (descending keys in a Python merge)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reverse) -> bool:
+        return bool(other.value < self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reverse) and self.value == other.value
+
+
+def _sortable(values: Sequence[Any], keys: Sequence[_Key]) -> tuple[Any, ...]:
+    out = []
+    for value, key in zip(values, keys, strict=True):
+        plain = str(value) if key.kind == "uuid" else value
+        out.append(_Reverse(plain) if key.descending else plain)
+    return tuple(out)
+
+
+def _encode(values: Sequence[Any]) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else
+             str(v) if isinstance(v, UUID) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, keys: Sequence[_Key]) -> list[Any]:
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(plain, list) or len(plain) != len(keys):
+            raise ValueError("wrong shape")
+        out: list[Any] = []
+        for value, key in zip(plain, keys, strict=True):
+            if key.kind == "time":
+                instant = datetime.fromisoformat(value)
+                if instant.tzinfo is None:
+                    raise ValueError("naive instant")
+                out.append(instant)
+            elif key.kind == "uuid":
+                out.append(UUID(value))
+            elif key.kind == "int":
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError("not an integer")
+                out.append(value)
+            else:
+                if not isinstance(value, str):
+                    raise ValueError("not a string")
+                out.append(value)
+        return out
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidValueError("not a cursor this section gave for this sort",
+                                field="cursor") from None
+
+
+# -- the reference: every row read and filtered in Python (the former report) --------------------
+
+def controls_reference(conn: Connection, *, at: datetime, as_of: datetime | None,
+                       specialist_id: UUID | None = None, late_entry_hours: float = 24,
+                       period: timedelta = timedelta(days=30),
+                       feedback_days: int = 7) -> dict[str, list[dict[str, Any]]]:
+    """Every item of every section, in default order, computed as before issue 16: from the
+    activity rows and every client's stored or folded completeness, filtered in Python."""
     assigned = assignments(conn, as_of) if specialist_id is not None else None
 
     def mine(client_id: UUID) -> bool:
         return assigned is None or assigned.at(client_id, at) == specialist_id
 
-    # Counted in SQL, and only the first `limit` read: every open contact may be overdue.
-    overdue, first = overdue_planned_contacts(conn, at, as_of, specialist_id=specialist_id,
-                                              limit=limit)
-    planned = [
-        {"planned_contact_id": r.planned_contact_id, "client_id": r.client_id,
-         "purpose": r.purpose, "due_at": r.due_at, "specialist_id": r.specialist_id,
-         "overdue_seconds": int((at - r.due_at).total_seconds())} for r in first]
+    _count, planned_rows = overdue_planned_contacts(conn, at, as_of,
+                                                    specialist_id=specialist_id,
+                                                    limit=10 ** 9)
     threshold = int(late_entry_hours * 3600)
-    late = [entry for entry in late_entries(conn, since=at - period, at=at, as_of=as_of,
-                                            threshold_seconds=threshold)
-            if mine(entry["client_id"])]
-    # Stored per client by the directory; folded only for clients changed after as_of.
-    incomplete = [c for c in incomplete_clients(conn, as_of) if mine(c["client_id"])]
-    agreements = [
-        {"agreement_id": r.agreement_id, "client_id": r.client_id, "due_at": r.due_at,
-         "made_at": r.made_at, "overdue_seconds": int((at - r.due_at).total_seconds())}
-        for r in open_agreements(conn, at, as_of, due_before=at) if mine(r.client_id)]
-    unrated = [
-        {"work_id": r.work_id, "client_id": r.client_id, "completed_at": r.completed_at}
-        for r in works_without_feedback(conn, at, as_of,
-                                        completed_before=at - timedelta(days=feedback_days))
-        if mine(r.client_id)]
     return {
-        "at": at, "as_of": as_of, "specialist_id": specialist_id,
-        "thresholds": {"late_entry_hours": late_entry_hours,
-                       "late_entry_period_days": period.days, "feedback_days": feedback_days,
-                       "items_per_section": limit},
-        "overdue_planned_contacts": {"count": overdue, "items": planned,
-                                     "truncated": overdue > limit},
-        "late_data_entry": _section(late, limit),
-        "card_completeness": _section(incomplete, limit),
-        "overdue_agreements": _section(agreements, limit),
-        "work_without_feedback": _section(unrated, limit),
-        "reaction_time_breaches": None,  # hook: the reaction-times projection
+        "overdue_planned_contacts": [
+            {"planned_contact_id": r.planned_contact_id, "client_id": r.client_id,
+             "purpose": r.purpose, "due_at": r.due_at, "specialist_id": r.specialist_id,
+             "overdue_seconds": int((at - r.due_at).total_seconds())} for r in planned_rows],
+        "late_data_entry": [e for e in late_entries(conn, since=at - period, at=at,
+                                                    as_of=as_of, threshold_seconds=threshold)
+                            if mine(e["client_id"])],
+        "card_completeness": [c for c in incomplete_clients(conn, as_of)
+                              if mine(c["client_id"])],
+        "overdue_agreements": [
+            {"agreement_id": r.agreement_id, "client_id": r.client_id, "due_at": r.due_at,
+             "made_at": r.made_at, "overdue_seconds": int((at - r.due_at).total_seconds())}
+            for r in open_agreements(conn, at, as_of, due_before=at) if mine(r.client_id)],
+        "work_without_feedback": [
+            {"work_id": r.work_id, "client_id": r.client_id, "completed_at": r.completed_at}
+            for r in works_without_feedback(
+                conn, at, as_of, completed_before=at - timedelta(days=feedback_days))
+            if mine(r.client_id)],
     }
-
-
-def _section(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
-    """The exact count, and the first `limit` items (oldest first) to keep answers bounded."""
-    return {"count": len(items), "items": items[:limit], "truncated": len(items) > limit}

@@ -6,6 +6,7 @@ from projections.activity import Activity
 from projections.base import Projection
 from projections.card import ClientCard
 from projections.clients import ClientDirectory
+from projections.control_facts import ControlFacts
 from projections.history import ClientHistory
 from projections.payments import Payments
 from projections.personal import Personal
@@ -27,5 +28,6 @@ def all_projections(personal: Personal) -> list[Projection]:
         ServiceSurveys(),
         Segments(),
         SituationFactsProjection(),
+        ControlFacts(),
         Promises(),
     ]
