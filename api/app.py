@@ -11,13 +11,15 @@ from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from api import errors, middleware, openapi
-from api.deps import Services
+from api.deps import Services, WriteMarks
 from api.routers import health, v1_routers
 from consumers import dlq
 from consumers.dlq import parked_count
 from consumers.integrations_main import start_alert_publisher
+from consumers.read_position import TrackedPosition
 from infra.bootstrap import Container, build
 from infra.chain import verify_store
+from infra.eventstore import notification_reader
 from infra.export import export_lines
 from infra.settings import Settings
 from projections.base import positions
@@ -96,6 +98,16 @@ def _readiness(container: Container) -> dict[str, Any]:
     return state
 
 
+def _read_models_wait(container: Container) -> Callable[[int, float], bool]:
+    """How a read waits for a position (api.consistency): on the tracked positions in
+    distributed mode, where the projection consumers (`crm consume`) apply the events, or when
+    this process runs no follower; else on the in-process follower, which it also wakes."""
+    follower = container.follower
+    if container.settings.kafka_bootstrap or not follower.running:
+        return TrackedPosition(container.runner.position).wait_for
+    return follower.wait_for
+
+
 class DeadLetters:
     """The parked events of this container's projections, re-driven through its own runner."""
 
@@ -135,7 +147,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                               "(RFC 9457). Authenticate with `Authorization: Bearer <key>`.")
     app.state.services = Services(
         app=built.app, engine=built.engine, keys=built.keys, personal=built.keyring,
-        wait_for=built.follower.wait_for, read_wait_seconds=built.settings.read_wait_seconds,
+        wait_for=_read_models_wait(built), read_wait_seconds=built.settings.read_wait_seconds,
+        # Shared by every API process on PostgreSQL (several workers); in memory on SQLite.
+        marks=WriteMarks(None if built.settings.is_sqlite else built.engine),
+        head=built.store_position, read_store=notification_reader(built.app),
         readiness=lambda: _readiness(built),
         alerts=built.alerts, audit_verify=lambda: verify_store(built.app),
         export=lambda **kw: export_lines(built, **kw),

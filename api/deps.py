@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.catalogue import jsonable
 from domain.values import Role
 from projections.personal import Personal
+
+log = logging.getLogger(__name__)
 
 
 class Principal(Protocol):
@@ -24,13 +29,19 @@ class KeyVerifier(Protocol):
 
 
 class WriteMarks:
-    """Read-your-writes (§4): the latest position acknowledged to each API key by this process.
-    A read by that key waits (bounded) until the read models include it. Across processes a
-    client passes `min_position` from the write's answer (docs/decisions.md)."""
+    """Session consistency (§4, api.consistency): the latest store position acknowledged to
+    each API key. A read by that key waits (bounded) until the read models include it.
 
-    def __init__(self) -> None:
+    Kept in memory for this process; with `engine` (PostgreSQL: any number of API processes
+    on one database) also in the `session_marks` table, so a write acknowledged by one process
+    is waited for by a read on another."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
         self._lock = threading.Lock()
         self._marks: dict[str, int] = {}
+        self._engine = engine
+        if engine is not None:
+            _marks_metadata.create_all(engine)
 
     @staticmethod
     def _key(who: Principal) -> str:
@@ -41,10 +52,35 @@ class WriteMarks:
         with self._lock:
             if position > self._marks.get(key, 0):
                 self._marks[key] = position
+        if self._engine is not None:
+            try:
+                with self._engine.begin() as conn:
+                    statement = pg_insert(session_marks).values(key_id=key, position=position)
+                    conn.execute(statement.on_conflict_do_update(
+                        index_elements=["key_id"],
+                        set_={"position": func.greatest(session_marks.c.position,
+                                                        statement.excluded.position)}))
+            except Exception:  # the write is stored: answer it; this process still knows
+                log.warning("could not share the session mark of key %s", key, exc_info=True)
 
     def of(self, who: Principal) -> int:
+        key = self._key(who)
         with self._lock:
-            return self._marks.get(self._key(who), 0)
+            local = self._marks.get(key, 0)
+        if self._engine is None:
+            return local
+        with self._engine.connect() as conn:
+            shared = conn.execute(select(session_marks.c.position)
+                                  .where(session_marks.c.key_id == key)).scalar()
+        return max(local, int(shared or 0))
+
+
+_marks_metadata = MetaData()
+session_marks = Table(
+    "session_marks", _marks_metadata,
+    Column("key_id", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
 
 
 @dataclass
@@ -64,6 +100,9 @@ class Services:
     export: Callable[..., Any] | None = None  # infra.export.export_lines over this container
     dead_letters: Any = None  # api.app.DeadLetters: list and re-drive parked events
     marks: WriteMarks = field(default_factory=WriteMarks)  # read-your-writes per API key
+    head: Callable[[], int] = lambda: 0  # the store's last position
+    # (start, limit) -> [(position, event)] from the store's log, personal fields sealed.
+    read_store: Callable[[int, int], Sequence[tuple[int, Any]]] = lambda _s, _l: []
 
 
 def reveal(svc: Services, body: Any) -> Any:

@@ -32,6 +32,16 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not f
           500: "Internal server error", 503: "Service unavailable"}
 
 
+class NotYet(Exception):
+    """A read at a moment before the thing asked about existed (`at`) or was recorded
+    (`as_of`): 404 naming the query parameter."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
 def problem(status: int, detail: str, *, errors: list[dict[str, Any]] | None = None,
             headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": TITLES.get(status, "Error"),
@@ -124,6 +134,10 @@ def install(app: FastAPI) -> None:
         log.warning("storage unavailable: %s", type(exc).__name__)
         return problem(503, "the store is unavailable (unreachable, read-only or full); "
                             "nothing was written; retry later", headers={"Retry-After": "5"})
+
+    @app.exception_handler(NotYet)
+    async def _not_yet(_r: Request, exc: NotYet) -> JSONResponse:
+        return problem(404, exc.message, errors=[{"field": exc.field, "message": exc.message}])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:

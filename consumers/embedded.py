@@ -31,6 +31,10 @@ class EmbeddedFollower:
     def position(self) -> int:
         return self._position
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="projection-follower",
                                         daemon=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 
+from api.consistency import SESSION_READ, MinPosition, wait_until
 from api.deps import PersonalReader, ServicesDep, reveal
-from api.routers.clients import MinPosition, wait_until
+from api.routers.clients import existed
 from api.routers.read_params import AsOf, At, moments, zone
 from api.schemas import PROBLEM_RESPONSES, ClientBrief, ClientList, described
 from domain.months import Segment
@@ -18,7 +20,11 @@ from projections.client_views import brief, opened
 from projections.clients import list_clients
 from projections.segment_report import segment_members
 
-router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES, dependencies=[SESSION_READ])
+
+# A brief for each contact purpose, and `visit`: the reception of a work order (issue 18.1).
+BriefPurpose = StrEnum(  # type: ignore[misc]
+    "BriefPurpose", {**{p.name: p.value for p in ContactPurpose}, "VISIT": "visit"})
 
 # No knowledge cut-off, for the segments query that requires one.
 _EVERYTHING = datetime(8999, 12, 31, tzinfo=UTC)
@@ -54,7 +60,7 @@ def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
 
 @router.get("/clients/{client_id}/brief", operation_id="get_client_brief",
             **described(ClientBrief))
-def client_brief(request: Request, client_id: UUID, purpose: ContactPurpose,
+def client_brief(request: Request, client_id: UUID, purpose: BriefPurpose,
                  svc: ServicesDep, _who: PersonalReader, at: At = None, as_of: AsOf = None,
                  planned_contact_id: UUID | None = None,
                  min_position: MinPosition = None) -> dict[str, Any]:
@@ -64,6 +70,6 @@ def client_brief(request: Request, client_id: UUID, purpose: ContactPurpose,
     with svc.engine.connect() as conn:
         found = brief(conn, client_id, str(purpose), at=at_, as_of=as_of_,
                       planned_contact_id=planned_contact_id)
-    if found is None:
-        raise HTTPException(404, f"no client with id {client_id}")
+        found = existed(conn, client_id, found, at=at_ if at is not None else None,
+                        as_of=as_of_)
     return reveal(svc, opened(svc.personal, found))  # type: ignore[no-any-return]

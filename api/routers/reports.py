@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection
 
 from api.deps import READ_REPORTS, Principal, ServicesDep, require
-from api.routers.clients import MinPosition, wait_until
+from api.consistency import SESSION_READ, MinPosition, wait_until
 from api.routers.read_params import AsOf, At, moments, zone
 from api.schemas import PROBLEM_RESPONSES, ControlsReport, PaymentsReport, described
 from domain.catalogue import jsonable
@@ -22,7 +22,7 @@ from projections.payments_report import payments_report, report_calendar
 from projections.promises import promise_keeping
 from projections.reaction_times import list_situations, summary
 
-router = APIRouter(tags=["reports"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["reports"], responses=PROBLEM_RESPONSES, dependencies=[SESSION_READ])
 
 ReportReader = Annotated[Principal, Depends(require(*READ_REPORTS))]
 Period = Annotated[str | None, Query(
@@ -57,7 +57,7 @@ def payments(request: Request, svc: ServicesDep, _who: ReportReader, period: Per
     months, change since the previous business day, daily curve with the 80%-by-the-20th
     marks, straight-line and expected forecasts, debtors (pages) and acts not returned."""
     wait_until(svc, min_position, _who)
-    at_, as_of_ = moments(request, at, as_of)
+    at_, as_of_ = moments(request, at, as_of, zone(request, tz))
     with svc.engine.connect() as conn:
         return payments_view(conn, period=period, month=month, at=at_, as_of=as_of_,
                              tz=zone(request, tz), specialist=specialist, calendar=calendar,

@@ -7,7 +7,7 @@ calendar days and months, default the server's CRM_TIMEZONE).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from api.consistency import SESSION_READ, MinPosition, wait_until
 from api.deps import READ_REPORTS, PersonalReader, Principal, ServicesDep, require
-from api.routers.clients import MinPosition, wait_until
+from api.routers.read_params import Moment, resolve
 from api.schemas import (
     PROBLEM_RESPONSES,
     SatisfactionReport,
@@ -37,13 +38,16 @@ from projections.segment_report import (
 )
 from projections.survey_register import RegisterKey, survey_register
 
-router = APIRouter(tags=["service reports"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["service reports"], responses=PROBLEM_RESPONSES,
+                   dependencies=[SESSION_READ])
 
 ReportReader = Annotated[Principal, Depends(require(*READ_REPORTS))]
-At = Annotated[Instant | None, Query(
-    description="The business moment the answer describes (RFC 3339 with offset); default now.")]
-AsOf = Annotated[Instant | None, Query(
-    description="Knowledge cut-off: only events recorded at or before it; default now.")]
+At = Annotated[Moment | None, Query(
+    description="The business moment the answer describes (RFC 3339 with offset, or a date: "
+                "the end of that day in `tz`); default now.")]
+AsOf = Annotated[Moment | None, Query(
+    description="Knowledge cut-off: only events recorded at or before it (RFC 3339 with "
+                "offset, or a date: the end of that day in `tz`); default now.")]
 Tz = Annotated[str | None, Query(
     max_length=64, description="IANA zone of calendar days and months; default CRM_TIMEZONE.",
     examples=["Europe/Berlin"])]
@@ -60,10 +64,9 @@ def _in_range(**instants: datetime | None) -> None:
                                     field=f"query.{name}")
 
 
-def _moments(request: Request, at: datetime | None, as_of: datetime | None,
+def _moments(request: Request, at: datetime | date | None, as_of: datetime | date | None,
              tz: str | None) -> tuple[datetime, datetime, str]:
     """Defaults from this app's clock and settings (a test's manual clock included)."""
-    _in_range(at=at, as_of=as_of)
     container = getattr(request.app.state, "container", None)
     now = container.clock() if container is not None else datetime.now(UTC)
     zone = tz or (container.settings.timezone if container is not None else "UTC")
@@ -71,6 +74,8 @@ def _moments(request: Request, at: datetime | None, as_of: datetime | None,
         ZoneInfo(zone)
     except (KeyError, ValueError, OSError):
         raise InvalidValueError(f"unknown IANA time zone {zone!r}", field="query.tz") from None
+    at, as_of = resolve(request, at, zone), resolve(request, as_of, zone)
+    _in_range(at=at, as_of=as_of)
     return at or now, as_of or now, zone
 
 

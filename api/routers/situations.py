@@ -5,14 +5,15 @@ No personal data here (ids, kinds, times and figures only), so every reporting r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from api.consistency import SESSION_READ, MinPosition, wait_until
 from api.deps import READ_REPORTS, Principal, ServicesDep, require
-from api.routers.clients import MinPosition, wait_until
+from api.routers.read_params import Moment, resolve
 from api.schemas import (
     PROBLEM_RESPONSES,
     ReactionTimesReport,
@@ -32,13 +33,16 @@ from projections.reaction_times import (
     summary,
 )
 
-router = APIRouter(tags=["situations"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["situations"], responses=PROBLEM_RESPONSES,
+                   dependencies=[SESSION_READ])
 
 Reader = Annotated[Principal, Depends(require(*READ_REPORTS))]
-At = Annotated[Instant | None, Query(description=(
-    "The business moment the clocks are read at (RFC 3339 with offset); default now."))]
-AsOf = Annotated[Instant | None, Query(description=(
-    "Knowledge cut-off: only events recorded at or before it count; default now."))]
+At = Annotated[Moment | None, Query(description=(
+    "The business moment the clocks are read at (RFC 3339 with offset, or a date: the end of "
+    "that day in CRM_TIMEZONE); default now."))]
+AsOf = Annotated[Moment | None, Query(description=(
+    "Knowledge cut-off: only events recorded at or before it count (RFC 3339 with offset, or "
+    "a date: the end of that day in CRM_TIMEZONE); default now."))]
 Basis = Annotated[Literal["as_measured", "current"], Query(description=(
     "Calendar and SLA target versions: those in force (by recorded time) when each clock "
     "stopped, or those in force now (as of `as_of`)."))]
@@ -47,12 +51,13 @@ _CURSOR = r"^\d{1,20}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _MICRO = timedelta(microseconds=1)
 
 
-def _moments(svc: ServicesDep, at: datetime | None,
-             as_of: datetime | None) -> tuple[datetime, datetime, ReactionPolicy]:
+def _moments(request: Request, svc: ServicesDep, at: datetime | date | None,
+             as_of: datetime | date | None) -> tuple[datetime, datetime, ReactionPolicy]:
     scheduler = svc.alerts
     if scheduler is None:
         raise HTTPException(503, "reaction times are not configured in this service")
     now = scheduler.clock()
+    at, as_of = resolve(request, at), resolve(request, as_of)
     return (at or now).astimezone(UTC), (as_of or now).astimezone(UTC), scheduler.policy
 
 
@@ -72,7 +77,7 @@ def _cursor_in(cursor: str | None) -> tuple[datetime, UUID] | None:
 
 @router.get("/situations", summary="List situations with their clocks at a moment",
             operation_id="list_situations", **described(SituationList))
-def situations(svc: ServicesDep, _who: Reader,
+def situations(request: Request, svc: ServicesDep, _who: Reader,
                status: Annotated[Literal["open", "paused", "resolved"] | None, Query(
                    description="The situation's status at `at`.")] = None,
                breached: Annotated[bool | None, Query(
@@ -84,7 +89,7 @@ def situations(svc: ServicesDep, _who: Reader,
                min_position: MinPosition = None) -> dict[str, Any]:
     """Situations in order of opening, with both clocks' figures and SLA state at `at`."""
     wait_until(svc, min_position, _who)
-    at_, as_of_, policy = _moments(svc, at, as_of)
+    at_, as_of_, policy = _moments(request, svc, at, as_of)
     with svc.engine.connect() as conn:
         items, last = list_situations(
             conn, policy, at=at_, as_of=as_of_, basis=calendar, status=status,
@@ -97,13 +102,13 @@ def situations(svc: ServicesDep, _who: Reader,
 @router.get("/situations/{situation_id}/evidence", operation_id="get_situation_evidence",
             **described(SituationEvidence),
             summary="The evidence behind a situation's reaction figures")
-def situation_evidence(situation_id: UUID, svc: ServicesDep, _who: Reader, at: At = None,
-                       as_of: AsOf = None, calendar: Basis = "as_measured",
+def situation_evidence(request: Request, situation_id: UUID, svc: ServicesDep, _who: Reader,
+                       at: At = None, as_of: AsOf = None, calendar: Basis = "as_measured",
                        min_position: MinPosition = None) -> dict[str, Any]:
     """The events that start, stop and pause each clock, the calendar and SLA target versions
     applied, and the arithmetic: enough to recompute every figure by hand."""
     wait_until(svc, min_position, _who)
-    at_, as_of_, policy = _moments(svc, at, as_of)
+    at_, as_of_, policy = _moments(request, svc, at, as_of)
     with svc.engine.connect() as conn:
         found = evidence(conn, policy, situation_id, at=at_, as_of=as_of_, basis=calendar)
     if found is None:
@@ -118,7 +123,7 @@ REPORT_IDS = 100  # ids per list by default: a report over every situation stays
 @router.get("/reports/reaction-times", tags=["reports"],
             operation_id="get_reaction_times_report", **described(ReactionTimesReport),
             summary="Reaction times per specialist and kind")
-def reaction_times(svc: ServicesDep, _who: Reader,
+def reaction_times(request: Request, svc: ServicesDep, _who: Reader,
                    from_: Annotated[Instant | None, Query(
                        alias="from", description="Situations opened at or after (business time).")
                    ] = None,
@@ -138,7 +143,7 @@ def reaction_times(svc: ServicesDep, _who: Reader,
     if from_ is not None and to is not None and to <= from_:
         raise HTTPException(422, "`to` must be after `from`")
     wait_until(svc, min_position, _who)
-    at_, as_of_, policy = _moments(svc, at, as_of)
+    at_, as_of_, policy = _moments(request, svc, at, as_of)
     with svc.engine.connect() as conn:
         report = reaction_report(
             conn, policy, at=at_, as_of=as_of_, basis=calendar, opened_from=from_,
