@@ -689,7 +689,12 @@ def deadletters(redrive: bool = typer.Option(False, help="re-apply them (after a
 def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
          months: int = typer.Option(18, min=1, max=240, help="months of history"),
          seed: int = typer.Option(7, help="the same seed gives the same history"),
-         start: str = typer.Option("2025-05-01", help="first day of the history (YYYY-MM-DD)"),
+         until: str | None = typer.Option(
+             None, help="last day of the history (YYYY-MM-DD; default today: it ends now, "
+                        "so the current month has data); the same --until gives the same "
+                        "history"),
+         start: str | None = typer.Option(
+             None, help="first day instead (YYYY-MM-DD): the history runs --months from it"),
          batch: int = typer.Option(500, min=1, help="most steps per write (1: one write each)"),
          force: bool = typer.Option(False, "--force", help="load into a store holding events")
          ) -> None:
@@ -699,19 +704,32 @@ def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from demo import DemoLoadError, Loader, LoadStats, generate
+    from demo import DemoLoadError, Loader, LoadStats, generate, until_today
     from domain.months import add_months
     from infra.clock import system_clock
 
-    try:
-        first = date.fromisoformat(start)
-    except ValueError:
-        raise typer.BadParameter("a date such as 2025-05-01", param_hint="--start") from None
-    end = add_months(first, months)
-    if end > system_clock().date():  # business time may not lie in the future
-        console.print(f"[red]the history would end on {end}, after today[/red]; "
-                      "give an earlier --start or fewer --months")
-        raise typer.Exit(2)
+    now = system_clock()
+    stop: datetime | None = None
+    if start is not None and until is not None:
+        raise typer.BadParameter("give --start or --until, not both", param_hint="--until")
+    if start is not None:
+        try:
+            first = date.fromisoformat(start)
+        except ValueError:
+            raise typer.BadParameter("a date such as 2025-05-01", param_hint="--start") from None
+        end = add_months(first, months)
+        if end > now.date():  # business time may not lie in the future
+            console.print(f"[red]the history would end on {end}, after today[/red]; "
+                          "give an earlier --start or fewer --months")
+            raise typer.Exit(2)
+    else:
+        try:
+            last = None if until is None else date.fromisoformat(until)
+            first, stop = until_today(now, months, last)
+        except ValueError as error:
+            raise typer.BadParameter(f"a date such as 2026-11-30, not after today ({error})",
+                                     param_hint="--until") from None
+        end = stop.date()
     container = _container()
     try:
         if container.store_position() > 0 and not force:
@@ -735,7 +753,8 @@ def demo(clients: int = typer.Option(2000, min=1, help="number of clients"),
 
             try:
                 stats = Loader(container.app, batch=batch, on_write=advance).load(
-                    generate(seed=seed, clients=clients, months=months, start=first))
+                    generate(seed=seed, clients=clients, months=months, start=first,
+                             until=stop))
                 bar.update(task, completed=(end - first).days)
             except DemoLoadError as error:
                 failed = error

@@ -13,9 +13,9 @@ imports it.
     load.py      `Loader`: steps to grouped atomic writes, server-chosen ids swapped in
 """
 
-from demo.history import EVENT_TYPES, generate
+from demo.history import EVENT_TYPES, generate, until_today
 from demo.load import DemoLoadError, Loader, LoadStats
 from demo.world import Alias, DemoStep
 
 __all__ = ["EVENT_TYPES", "Alias", "DemoLoadError", "DemoStep", "LoadStats", "Loader",
-           "generate"]
+           "generate", "until_today"]

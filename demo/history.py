@@ -37,7 +37,7 @@ from domain.business_calendar import BusinessCalendar, WorkingHours
 from domain.months import add_months
 from domain.values import SituationKind
 
-__all__ = ["EVENT_TYPES", "Alias", "DemoStep", "Size", "generate", "size_for"]
+__all__ = ["EVENT_TYPES", "Alias", "DemoStep", "Size", "generate", "size_for", "until_today"]
 
 DEMO_NS = UUID("3c5e8d0a-7b14-4f2e-9a6d-1e2f3b4c5d6e")
 ZONE = "Europe/London"
@@ -113,12 +113,15 @@ def size_for(events: int, clients: int) -> Size:
 
 
 def generate(seed: int = 7, clients: int = 2000, months: int = 18,
-             start: date = date(2025, 5, 1)) -> Iterator[DemoStep]:
-    """The history's steps in business-time order; `start + months` is its (exclusive) end."""
+             start: date = date(2025, 5, 1), until: datetime | None = None
+             ) -> Iterator[DemoStep]:
+    """The history's steps in business-time order; `start + months` is its (exclusive) end,
+    or `until` when given (an instant after the start and not after `start + months`: the
+    history stops there, e.g. now, with the month it falls in planned)."""
     if clients < 1 or months < 1:
         raise ValueError("clients and months must be at least 1")
     rng = random.Random(seed)
-    world = _world(seed, start, months)
+    world = _world(seed, start, months, until)
     stories = _stories(world, rng, clients)
     # Reference data is planned before any story runs: plans use the clients' initial state.
     streams: list[Iterator[DemoStep]] = [iter(_reference(world, stories))]
@@ -127,7 +130,21 @@ def generate(seed: int = 7, clients: int = 2000, months: int = 18,
     return heapq.merge(*streams, key=lambda step: step.at)
 
 
-def _world(seed: int, start: date, months: int) -> World:
+def until_today(now: datetime, months: int, last_day: date | None = None) -> tuple[date, datetime]:
+    """(start, until) of a history of `months` calendar months whose last one holds
+    `last_day` (default: today in the demo's zone): from the first of the first month to the
+    end of `last_day`, or to `now` when that day is today. ValueError for a day after today."""
+    zone = ZoneInfo(ZONE)
+    today = now.astimezone(zone).date()
+    day = last_day or today
+    if day > today:
+        raise ValueError(f"{day} is after today ({today})")
+    start = add_months(day.replace(day=1), 1 - months)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return start, min(now, end.astimezone(UTC))
+
+
+def _world(seed: int, start: date, months: int, until: datetime | None = None) -> World:
     zone = ZoneInfo(ZONE)
     ns = uuid5(DEMO_NS, f"seed:{seed}")
     first = datetime.combine(start, datetime.min.time(), tzinfo=zone).astimezone(UTC)
@@ -141,6 +158,10 @@ def _world(seed: int, start: date, months: int) -> World:
                   staff=staff, template=uuid5(ns, "alias:template"), review_at=first,
                   leaver=LEAVER, leave_at=first)
     end = world.local(end_day, 0)
+    if until is not None:
+        if not first < until <= end:
+            raise ValueError(f"until must lie after {first} and not after {end}")
+        end = until
     mid = world.day_of(world.month_start(months // 2)) + timedelta(days=14)
     leave = world.month_start(max(1, months * 55 // 100))
     return World(ns=ns, start=first, end=end, months=months, zone=zone, calendar=calendar,
@@ -218,7 +239,8 @@ def _reference(world: World, stories: list[Story]) -> list[DemoStep]:
     for m in range(w.months):
         at = w.month_start(m) + timedelta(hours=7, minutes=20)
         steps.append(_step(at, *_plans(w, stories, m, at)))
-    return sorted(steps, key=lambda s: s.at)
+    # A history stopped early (`until`) leaves out what lies after its end.
+    return sorted((s for s in steps if s.at < w.end), key=lambda s: s.at)
 
 
 def _step(at: datetime, *commands: Command) -> DemoStep:

@@ -14,8 +14,11 @@ from uuid import UUID
 from typer.testing import CliRunner
 
 from api.cli import cli
+from api.routers.reports import payments_view
+from commands.money import ReceivePayment
+from commands.reference import SetPaymentPlan
 from commands.service import CloseWorkOrder, StartSurvey
-from demo import EVENT_TYPES, generate
+from demo import EVENT_TYPES, generate, until_today
 from demo.load import Loader
 from domain.catalogue import EVENT_TYPES as CATALOGUE
 from infra.bootstrap import Container, build
@@ -109,3 +112,87 @@ def test_cli_demo_refuses_a_history_ending_after_today(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "after today" in result.output
     assert not (tmp_path / "x.db").exists()
+
+
+def test_until_today_covers_whole_months_ending_with_the_current_one() -> None:
+    now = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    assert until_today(now, 18) == (date(2025, 7, 1), now)
+    # A past last day: to the end of that day in London (GMT in November).
+    assert until_today(now, 3, date(2026, 11, 20)) == (
+        date(2026, 9, 1), datetime(2026, 11, 21, tzinfo=UTC))
+    try:
+        until_today(now, 3, date(2026, 12, 6))
+    except ValueError as error:
+        assert "after today" in str(error)
+    else:
+        raise AssertionError("a last day after today was accepted")
+
+
+def test_a_history_stopped_at_until_ends_there_with_its_month_planned() -> None:
+    first, until = until_today(datetime(2026, 11, 18, 11, 30, tzinfo=UTC), 3)
+    steps = list(generate(seed=7, clients=40, months=3, start=first, until=until))
+    occurred = [c.occurred_at for s in steps for c in s.commands]
+    assert all(t is not None and t < until for t in occurred)
+    assert max(occurred) > until - timedelta(days=4)  # active up to the last days
+    planned = {c.month for s in steps for c in s.commands if isinstance(c, SetPaymentPlan)}
+    assert planned == {"2026-09", "2026-10", "2026-11"}
+    paid = [c for s in steps for c in s.commands if isinstance(c, ReceivePayment)
+            and c.occurred_at is not None and c.occurred_at >= datetime(2026, 11, 1, tzinfo=UTC)]
+    assert paid
+    # The same until gives the same history; without it, the generator is what it was.
+    again = list(generate(seed=7, clients=40, months=3, start=first, until=until))
+    assert [(s.at, [c.model_dump_json() for c in s.commands]) for s in again] == [
+        (s.at, [c.model_dump_json() for c in s.commands]) for s in steps]
+    full = list(generate(seed=7, clients=40, months=3, start=first))
+    assert max(c.occurred_at for s in full for c in s.commands  # type: ignore[type-var]
+               ) >= until
+    try:
+        list(generate(seed=7, clients=40, months=3, start=first,
+                      until=datetime(2027, 1, 2, tzinfo=UTC)))
+    except ValueError as error:
+        assert "until" in str(error)
+    else:
+        raise AssertionError("an until past start + months was accepted")
+
+
+def test_cli_demo_ends_today_by_default_so_the_current_month_has_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/today.db"
+    done = CliRunner().invoke(cli, ["demo", "--clients", "30", "--months", "2"],
+                              env={"CRM_DATABASE_URL": url})
+    assert done.exit_code == 0, done.output
+    now = datetime.now(UTC)
+    container = build(Settings(database_url=url), start_follower=False)
+    try:
+        notes = container.app.recorder.select_notifications(start=1, limit=1_000_000)
+        occurred = [container.app.mapper.to_domain_event(n).occurred_at for n in notes]
+        assert max(occurred) <= now
+        assert max(occurred) > now - timedelta(days=7)  # a week always holds working days
+        with container.engine.connect() as conn:
+            body = payments_view(conn, period=None, month=None, at=now, as_of=None, tz="UTC")
+        assert body["period"] == f"{now:%Y-%m}"
+        if now.day > 1:
+            assert body["totals"] and body["totals"][0]["plan"] is not None
+    finally:
+        container.close()
+
+
+def test_cli_demo_until_fixes_the_last_day(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fixed.db"
+    last = datetime.now(UTC).date() - timedelta(days=40)
+    done = CliRunner().invoke(cli, ["demo", "--clients", "20", "--months", "1", "--until",
+                                    last.isoformat()], env={"CRM_DATABASE_URL": url})
+    assert done.exit_code == 0, done.output
+    container = build(Settings(database_url=url), start_follower=False)
+    try:
+        notes = container.app.recorder.select_notifications(start=1, limit=1_000_000)
+        occurred = [container.app.mapper.to_domain_event(n).occurred_at for n in notes]
+        assert min(occurred) >= datetime(last.year, last.month, 1, tzinfo=UTC) - timedelta(
+            hours=1)
+        assert max(occurred) < datetime.combine(last + timedelta(days=1), datetime.min.time(),
+                                                tzinfo=UTC)
+    finally:
+        container.close()
+    later = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
+    refused = CliRunner().invoke(cli, ["demo", "--until", later],
+                                 env={"CRM_DATABASE_URL": f"sqlite:///{tmp_path}/y.db"})
+    assert refused.exit_code == 2 and "after today" in refused.output
