@@ -639,9 +639,23 @@ class ControlThresholds(BaseModel):
 
 
 class ControlSection(BaseModel):
+    """A page of a controls section: the exact count, the items in `sort` order, and the
+    cursor of the next page (null on the last)."""
+
     count: int
     items: list[Section]
     truncated: bool | None = None
+    sort: str | None = None
+    next_cursor: str | None = None
+
+
+class ControlSectionPage(ControlSection):
+    """One page of one controls section (GET /v1/reports/controls/{section})."""
+
+    section: str
+    at: Instant
+    as_of: Instant | None
+    specialist_id: UUID | None
 
 
 class PromiseMonth(PromiseTally):

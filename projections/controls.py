@@ -232,7 +232,7 @@ def _section(conn: Connection, name: str, o: Options, mine: list[UUID] | None, s
              cursor: str | None, limit: int) -> dict[str, Any]:
     spec = _spec(name, o)
     keys = spec.orders[sort]
-    after = _decode(cursor, keys) if cursor else None
+    after = _decode(cursor, keys, (name, sort)) if cursor else None
     # The filter by client, in chunks of ids (bind limits); counts add up, pages merge.
     if mine is None or spec.client is None:
         parts: list[ColumnElement[bool]] = [spec.where]
@@ -257,7 +257,8 @@ def _section(conn: Connection, name: str, o: Options, mine: list[UUID] | None, s
     rows = rows[:limit]
     return {"count": count, "items": [spec.item(r) for r in rows], "truncated": more,
             "sort": sort,
-            "next_cursor": _encode([getattr(rows[-1], n) for n in labels]) if more else None}
+            "next_cursor": (_encode((name, sort), [getattr(rows[-1], n) for n in labels])
+                            if more else None)}
 
 
 def _after(keys: Sequence[_Key], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -293,19 +294,21 @@ def _sortable(values: Sequence[Any], keys: Sequence[_Key]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _encode(values: Sequence[Any]) -> str:
-    plain = [v.isoformat() if isinstance(v, datetime) else
-             str(v) if isinstance(v, UUID) else v for v in values]
+def _encode(where: tuple[str, str], values: Sequence[Any]) -> str:
+    """The cursor: the section and sort it belongs to, and the last item's key values."""
+    plain = [*where, *(v.isoformat() if isinstance(v, datetime) else
+             str(v) if isinstance(v, UUID) else v for v in values)]
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, keys: Sequence[_Key]) -> list[Any]:
+def _decode(cursor: str, keys: Sequence[_Key], where: tuple[str, str]) -> list[Any]:
     try:
         plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(plain, list) or len(plain) != len(keys):
-            raise ValueError("wrong shape")
+        if not isinstance(plain, list) or len(plain) != len(keys) + 2 or \
+                tuple(plain[:2]) != where:
+            raise ValueError("another section's or sort's cursor")
         out: list[Any] = []
-        for value, key in zip(plain, keys, strict=True):
+        for value, key in zip(plain[2:], keys, strict=True):
             if key.kind == "time":
                 instant = datetime.fromisoformat(value)
                 if instant.tzinfo is None:

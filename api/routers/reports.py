@@ -6,17 +6,23 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection
 
 from api.deps import READ_REPORTS, Principal, ServicesDep, require
 from api.consistency import SESSION_READ, MinPosition, wait_until
 from api.routers.read_params import AsOf, At, moments, zone
-from api.schemas import PROBLEM_RESPONSES, ControlsReport, PaymentsReport, described
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    ControlSectionPage,
+    ControlsReport,
+    PaymentsReport,
+    described,
+)
 from domain.catalogue import jsonable
 from domain.errors import InvalidValueError
 from domain.periods import chosen_period
-from projections.controls import controls_report
+from projections.controls import SECTIONS, SORTS, control_section, controls_report
 from projections.payments_debts import decode_cursor
 from projections.payments_report import payments_report, report_calendar
 from projections.promises import promise_keeping
@@ -98,8 +104,9 @@ def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
              late_entry_days: Annotated[int, Query(ge=1, le=366, description=(
                  "Look for late entries among events that occurred in these days."))] = 30,
              feedback_days: Annotated[int, Query(ge=0, le=366)] = 7,
-             limit: Annotated[int, Query(ge=1, le=10_000, description=(
-                 "Items per section (counts stay exact)."))] = 1000,
+             limit: Annotated[int, Query(ge=1, le=1000, description=(
+                 "Items on each section's first page (counts stay exact; the next pages: "
+                 "/v1/reports/controls/{section})."))] = 100,
              promise_months: Annotated[int, Query(ge=1, le=36, description=(
                  "Promise keeping: agreements due in this many calendar months, ending "
                  "with the month of `at`."))] = 3,
@@ -107,7 +114,8 @@ def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
                  "IANA zone of the calendar months; default CRM_TIMEZONE."))] = None,
              min_position: MinPosition = None) -> dict[str, Any]:
     """Overdue planned contacts and agreements, late data entry, card gaps, work unrated,
-    promise keeping."""
+    promise keeping: each section's exact count and first page (`next_cursor` continues it on
+    /v1/reports/controls/{section})."""
     wait_until(svc, min_position, _who)
     at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
@@ -126,3 +134,41 @@ def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
             conn, at=at_, as_of=as_of_, tz=zone(request, tz), months=promise_months,
             specialist_id=specialist)
     return jsonable(report)  # type: ignore[no-any-return]
+
+
+ControlName = Literal[SECTIONS]  # type: ignore[valid-type]
+ControlSort = Literal[tuple(sorted({s for sorts in SORTS.values() for s in sorts}))]  # type: ignore[valid-type]
+
+
+@router.get("/reports/controls/{section}", operation_id="get_controls_section",
+            **described(ControlSectionPage))
+def controls_section_page(
+        request: Request, svc: ServicesDep, _who: ReportReader,
+        section: Annotated[ControlName, Path(description="The controls section to page.")],
+        at: At = None, as_of: AsOf = None, specialist: UUID | None = None,
+        late_entry_hours: Annotated[float, Query(gt=0, le=24 * 365)] = 24,
+        late_entry_days: Annotated[int, Query(ge=1, le=366)] = 30,
+        feedback_days: Annotated[int, Query(ge=0, le=366)] = 7,
+        sort: Annotated[ControlSort | None, Query(description=(
+            "Order of the items: overdue_planned_contacts and overdue_agreements due_at or "
+            "-due_at; late_data_entry occurred_at, -occurred_at or -delay_seconds; "
+            "card_completeness registered or -registered; work_without_feedback completed_at "
+            "or -completed_at. Default the first; ties by id."))] = None,
+        cursor: Annotated[str | None, Query(max_length=400, description=(
+            "next_cursor of the previous page (same section, sort and filters)."))] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        min_position: MinPosition = None) -> dict[str, Any]:
+    """One page of a controls section, with its exact count, in the order asked."""
+    wait_until(svc, min_position, _who)
+    at_, as_of_ = moments(request, at, as_of)
+    with svc.engine.connect() as conn:
+        try:
+            page = control_section(conn, section, at=at_, as_of=as_of_,
+                                   specialist_id=specialist, late_entry_hours=late_entry_hours,
+                                   period=timedelta(days=late_entry_days),
+                                   feedback_days=feedback_days, sort=sort, cursor=cursor,
+                                   limit=limit)
+        except InvalidValueError as error:  # a sort of another section, or a foreign cursor
+            raise InvalidValueError(error.message, field=f"query.{error.field}") from None
+    return jsonable({"section": section, "at": at_, "as_of": as_of_,  # type: ignore[no-any-return]
+                     "specialist_id": specialist, **page})

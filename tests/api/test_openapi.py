@@ -181,6 +181,16 @@ def test_real_answers_conform_to_the_declared_schemas(world: Api, spec: dict[str
     check("get_payments_report", "/v1/reports/payments", period="2026-Q3", limit=1,
           debtors_sort="oldest_due", debtors_cursor=paged["debtors"]["next_cursor"])
     check("get_controls_report", "/v1/reports/controls")
+    controls = check("get_controls_report", "/v1/reports/controls", limit=1,
+                     late_entry_hours=0.001, feedback_days=0)
+    paged_sections = 0
+    for name in ("overdue_planned_contacts", "late_data_entry", "card_completeness",
+                 "overdue_agreements", "work_without_feedback"):
+        if controls[name]["next_cursor"]:
+            paged_sections += 1
+            check("get_controls_section", f"/v1/reports/controls/{name}", limit=1,
+                  late_entry_hours=0.001, feedback_days=0, cursor=controls[name]["next_cursor"])
+    assert paged_sections
     check("list_audit_events", "/v1/audit/events", limit=1000)
     check("verify_audit_chain", "/v1/audit/verify")
     check("list_replay_receipts", "/v1/audit/receipts")

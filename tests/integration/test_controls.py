@@ -203,3 +203,36 @@ def test_controls_list_reaction_time_breaches(api: Api) -> None:
     breaches = report["reaction_time_breaches"]
     assert breaches["count"] == 1
     assert breaches["items"][0]["situation_id"] == late["links"]["situation_id"]
+
+
+def test_controls_sections_are_pages_with_a_cursor_and_a_chosen_order(api: Api) -> None:
+    client = api.ok("POST", "/v1/clients", {"kind": "customer", "form": "person", "name": "Ann",
+                                            "occurred_at": "2026-10-01T09:00:00+00:00"})
+    planned = [api.ok("POST", f"/v1/clients/{client['id']}/planned-contacts", {
+        "purpose": "regular", "due_at": f"2026-10-0{day}T09:00:00+00:00",
+        "occurred_at": "2026-10-01T09:00:00+00:00"}) for day in (2, 3, 4)]
+    at = {"at": "2026-10-06T09:00:00+00:00", "min_position": planned[-1]["position"]}
+    report = api.ok("GET", "/v1/reports/controls", as_="analyst", params={**at, "limit": 1})
+    first = report["overdue_planned_contacts"]
+    assert (first["count"], first["truncated"], first["sort"]) == (3, True, "due_at")
+    assert [i["planned_contact_id"] for i in first["items"]] == [planned[0]["id"]]
+    seen = [planned[0]["id"]]
+    cursor = first["next_cursor"]
+    while cursor is not None:
+        page = api.ok("GET", "/v1/reports/controls/overdue_planned_contacts", as_="analyst",
+                      params={**at, "limit": 1, "cursor": cursor})
+        assert (page["section"], page["count"]) == ("overdue_planned_contacts", 3)
+        seen += [i["planned_contact_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == [p["id"] for p in planned]
+    newest = api.ok("GET", "/v1/reports/controls/overdue_planned_contacts", as_="analyst",
+                    params={**at, "sort": "-due_at"})
+    assert [i["planned_contact_id"] for i in newest["items"]] == [p["id"] for p in
+                                                                   reversed(planned)]
+    wrong = api.get("/v1/reports/controls/overdue_planned_contacts", as_="analyst",
+                    params={**at, "sort": "-delay_seconds"})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "query.sort"
+    foreign = api.get("/v1/reports/controls/overdue_agreements", as_="analyst",
+                      params={**at, "cursor": first["next_cursor"]})
+    assert foreign.status_code == 422 and foreign.json()["errors"][0]["field"] == "query.cursor"
+    assert api.get("/v1/reports/controls/everything", as_="analyst").status_code == 422
