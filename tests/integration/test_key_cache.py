@@ -11,8 +11,8 @@ from sqlalchemy import Engine, event
 
 from domain.values import Role
 from infra.db import make_engine
-from infra.keys import CACHE_SECONDS, KeyStore
 from infra.eventstore import read_model_url
+from infra.keys import CACHE_SECONDS, KeyStore
 from infra.settings import Settings
 
 
