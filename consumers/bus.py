@@ -24,12 +24,14 @@ class Topics:
     events: str = EVENTS_TOPIC
     checkpoints: str = EVENTS_TOPIC + ".checkpoints"
     dlq: str = EVENTS_TOPIC + ".dlq"
-    # One partition: the projection consumers need the store's global order (docs/bus.md,
-    # "Partitioning"). Keys are client ids, so raising it keeps per-client order for others.
-    partitions: int = 1
+    # Partitions of the events topic when the relay creates it (keys are client ids: a client's
+    # events stay in one partition, in store order). Each projection consumer of the group
+    # applies the partitions it is given (docs/bus.md, "Partitions").
+    partitions: int = 6
 
     @classmethod
     def named(cls, base: str, partitions: int = 1) -> Topics:
+        """Topics under their own base name (tests; one partition unless told)."""
         return cls(base, base + ".checkpoints", base + ".dlq", partitions)
 
     def layout(self) -> dict[str, int]:

@@ -29,7 +29,16 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from consumers.cloudevents import decode
-from projections.base import Projection, Runner, Undecodable, positions, tracking, upsert
+from projections.base import (
+    Partition,
+    Projection,
+    Runner,
+    Undecodable,
+    partition_positions,
+    positions,
+    track,
+    upsert,
+)
 from projections.deadletters import DEAD_LETTERS, dlq_metadata, parked_events
 
 log = logging.getLogger(__name__)
@@ -91,18 +100,23 @@ def create(engine: Engine) -> None:
         _created.add(engine)
 
 
-def record(conn: Connection, parked: Parked, now: datetime) -> None:
-    """Park in the caller's transaction; for a readable event, move the projection past it."""
+def record(conn: Connection, parked: Parked, now: datetime, partition: Partition | None = None,
+           next_offset: int | None = None) -> None:
+    """Park in the caller's transaction; for a readable event, move the projection past it (in
+    its topic `partition`, with the offset after its record, when it came from one)."""
     upsert(conn, parked_events, {
         "projection": parked.projection, "event_ref": parked.event_ref,
         "position": parked.position, "type": parked.type, "error": parked.error[:4000],
         "attempts": parked.attempts, "status": "parked", "record": parked.record,
         "parked_at": now, "redriven_at": None}, ["projection", "event_ref"])
     if parked.position is not None and parked.projection != ALL:
-        done = positions(conn, [parked.projection], lock=True).get(parked.projection, 0)
+        if partition is None:
+            done = positions(conn, [parked.projection], lock=True).get(parked.projection, 0)
+        else:
+            done = partition_positions(conn, partition, [parked.projection],
+                                       lock=True)[parked.projection][0]
         if parked.position > done:
-            upsert(conn, tracking, {"projection": parked.projection,
-                                    "position": parked.position}, ["projection"])
+            track(conn, parked.projection, parked.position, partition, next_offset)
     DEAD_LETTERS.labels(parked.projection).inc()
 
 

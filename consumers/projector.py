@@ -1,11 +1,14 @@
 """The projection consumer (`crm consume`): crm.events.v1 -> the same projections as embedded mode.
 
-Progress is the projections' own tracked store position, written in the read-model transaction
-(Runner.apply_page); Kafka offsets are committed only after that commit and serve as a hint.
-Anything delivered again (restart, rebalance, a re-published run) is at or below the tracked
-position and changes nothing. The tracked position is global, so this consumer needs the store's
-global order: the topic has ONE partition (docs/bus.md, "Partitioning"); more consumer processes
-in the group are hot standbys that take over on a rebalance.
+The group gives each consumer process some of the topic's partitions; each partition's records
+come in store order. Progress is the projections' own tracked store position *per partition*
+(projection_partitions), written in the read-model transaction with the offset after the page
+(Runner.apply_page). When the group assigns a partition, the consumer seeks it to that recorded
+offset; Kafka's committed offsets are only a hint for partitions never applied here. Anything
+delivered again (restart, rebalance, a re-published run) is at or below the partition's tracked
+position and changes nothing. After its pages a consumer raises the projections' global position
+to the common watermark: every event up to it is applied, whatever its partition (docs/bus.md,
+"Partitions").
 
 It never reads past a hole: each record names the previous position in its partition
 (`prevposition`); one above the tracked position means records were skipped (a re-created log
@@ -25,13 +28,14 @@ from typing import Any
 
 import orjson
 from prometheus_client import Counter
+from sqlalchemy import func, select
 
-from consumers import dlq
+from consumers import dlq, relay_state
 from consumers.bus import KafkaPort, PollLoop, Topics, close_quietly
 from consumers.cloudevents import CloudEventError, from_cloudevent
 from consumers.dlq import Parked, RetryPolicy, backoff_sleep, is_transient
 from domain.base import event_id_of
-from projections.base import Runner
+from projections.base import Partition, Runner, partition_tracking, raise_position
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +63,6 @@ class Projector(PollLoop):
                  unseal: Callable[[Any], Any] | None = None,
                  after_page: Callable[[int], None] | None = None) -> None:
         self.topics = topics or Topics()
-        if self.topics.partitions != 1:
-            raise ValueError("the projection consumer needs the store's global order: "
-                             f"{self.topics.events} must have one partition")
         self.runner = runner
         self.port = port
         self.group_id = group_id
@@ -75,6 +76,7 @@ class Projector(PollLoop):
         self.unseal = unseal
         self.after_page = after_page  # a test hook: called after each read-model commit
         dlq.create(runner.engine)
+        relay_state.create(runner.engine)  # read for the watermark (empty without a relay here)
         # One runner per projection for the slow path, so one projection's poison event does
         # not hold back the others.
         self._singles = {p.name: Runner(runner.engine, [p], _no_reader) for p in runner.projections}
@@ -85,7 +87,9 @@ class Projector(PollLoop):
         self.consumer: Any = None
         self._producer: Any = None
         self._rewound: set[Any] = set()
-        self._checked_layout = False
+        self._partitions = 0  # the topic's partition count (read once per consumer)
+        self._tracked: dict[Any, int] = {}  # assigned partition -> its tracked position
+        self._watermark_at = float("-inf")
         self._stop: threading.Event | None = None
         self.received = 0  # records read, repeats included
         self.applied = 0  # events handed to the projections (parked ones included)
@@ -99,38 +103,70 @@ class Projector(PollLoop):
         """One poll: apply what came, rewind a re-created log, then commit offsets."""
         if self.consumer is None:
             self.consumer = self.port.consumer(self.group_id, self.client_id, [self.topics.events])
-            self._checked_layout = False
         batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
-        self._check_layout()
+        sought = self._follow_assignment()
         handled = 0
         for tp, records in batches.items():
+            if tp in sought or tp not in self._tracked:
+                continue  # fetched before the seek to its recorded offset: read again from there
             handled += self._handle(tp, records)
         self._check_watermarks()
         if batches:
             self._commit()
+        self._raise_watermark(False)  # when idle: the relay may have saved since
         return handled
+
+    # -- the partitions the group gives this process -------------------------------------------
+
+    def _partition(self, tp: Any) -> Partition:
+        return Partition(tp.topic, tp.partition, self._partitions)
+
+    def _follow_assignment(self) -> set[Any]:
+        """Seek each newly assigned partition to the offset its tracking rows recorded (the
+        read models are the truth; a committed offset is used only where they have none) and
+        forget partitions given to others. Returns the partitions sought."""
+        assigned = set(self.consumer.assignment())
+        for tp in set(self._tracked) - assigned:
+            del self._tracked[tp]
+            self._rewound.discard(tp)
+        fresh = assigned - set(self._tracked)
+        if fresh and not self._partitions:
+            self._partitions = len(self.consumer.partitions_for_topic(self.topics.events) or ())
+        sought = set()
+        for tp in sorted(fresh, key=lambda t: t.partition):
+            position, offset = self.runner.partition_position(self._partition(tp))
+            self._tracked[tp] = position
+            if offset is not None:
+                self.consumer.seek(tp, offset)
+                sought.add(tp)
+            log.info("applying %s from offset %s (position %d)", tp,
+                     "committed" if offset is None else offset, position)
+        return sought
 
     # -- one partition's records ---------------------------------------------------------------
 
     def _handle(self, tp: Any, records: Sequence[Any]) -> int:
         self.received += len(records)
-        tracked = self.runner.position()
+        partition = self._partition(tp)
+        tracked = self._tracked[tp]
         items: list[Item] = []
         for record in records:
             try:
                 ce = orjson.loads(record.value)
                 position, prev = int(ce["position"]), ce.get("prevposition")
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                self._apply(items)
+                self._apply(partition, items)
                 items = []
                 self._park_unreadable(record, f"not a CloudEvent: {error}")
                 continue
             if position <= tracked:
                 continue  # applied before: a redelivery or a re-published run
             if prev is not None and prev > tracked:
-                self._apply(items)
+                self._apply(partition, items)
                 items = []
-                tracked = self.runner.position()  # another consumer may have moved on
+                # another consumer may have moved on (a partition that moved and came back)
+                tracked = self.runner.partition_position(partition)[0]
+                self._tracked[tp] = tracked
                 if prev > tracked:
                     self._rewind(tp, f"record at offset {record.offset} follows position {prev}, "
                                      f"but the read models are at {tracked}")
@@ -140,52 +176,58 @@ class Projector(PollLoop):
                 if self.unseal is not None:
                     event = self.unseal(event)
             except CloudEventError as error:
-                self._apply(items)
+                self._apply(partition, items)
                 items = []
-                self._park_every_projection(position, ce, record, str(error))
-                tracked = position
+                self._park_every_projection(partition, position, ce, record, str(error))
+                tracked = self._tracked[tp] = position
                 continue
             items.append((position, event, record))
             tracked = position
-        self._apply(items)
+        self._apply(partition, items)
         self._rewound.discard(tp)  # the log's start was read: a later hole is a new one
         return len(records)
 
-    def _apply(self, items: list[Item]) -> None:
+    def _apply(self, partition: Partition, items: list[Item]) -> None:
         for start in range(0, len(items), self.page_size):
             page = items[start:start + self.page_size]
+            next_offset = page[-1][2].offset + 1
             try:
                 self._transient_retry(partial(self.runner.apply_page,
-                                              [(p, e) for p, e, _r in page]))
+                                              [(p, e) for p, e, _r in page], partition,
+                                              next_offset))
             except Exception as error:
                 if is_transient(error):
                     raise
-                self._apply_slowly(page)  # some event of the page fails: find it
+                self._apply_slowly(partition, page)  # some event of the page fails: find it
+            self._tracked[_tp_of(page[-1][2])] = page[-1][0]
+            self._raise_watermark(True)
             self.applied += len(page)
             APPLIED.inc(len(page))
             if self.after_page is not None:
                 self.after_page(page[-1][0])
 
-    def _apply_slowly(self, page: list[Item]) -> None:
+    def _apply_slowly(self, partition: Partition, page: list[Item]) -> None:
         """Per projection, event by event: the poison one is retried, then parked."""
         for name, single in self._singles.items():
             try:
                 self._transient_retry(partial(single.apply_page,
-                                              [(p, e) for p, e, _r in page]))
+                                              [(p, e) for p, e, _r in page], partition,
+                                              page[-1][2].offset + 1))
                 continue
             except Exception as error:
                 if is_transient(error):
                     raise
             for position, event, record in page:
-                self._apply_one(name, single, position, event, record)
+                self._apply_one(name, single, partition, position, event, record)
 
-    def _apply_one(self, name: str, single: Runner, position: int, event: Any,
-                   record: Any) -> None:
+    def _apply_one(self, name: str, single: Runner, partition: Partition, position: int,
+                   event: Any, record: Any) -> None:
         error: Exception | None = None
         delays = [*self.retry.delays(), None]
         for delay in delays:
             try:
-                self._transient_retry(partial(single.apply_page, [(position, event)]))
+                self._transient_retry(partial(single.apply_page, [(position, event)],
+                                              partition, record.offset + 1))
                 return
             except Exception as failure:
                 if is_transient(failure):
@@ -196,7 +238,7 @@ class Projector(PollLoop):
         ref = str(event_id_of(event.originator_id, event.originator_version))
         self._park(Parked(name, ref, position, type(event).__name__,
                           f"{type(error).__name__}: {error}", len(delays), record.value,
-                          self._source(record)))
+                          self._source(record)), partition, record.offset + 1)
 
     def _transient_retry(self, action: Callable[[], None]) -> None:
         delay = 0.2
@@ -217,20 +259,22 @@ class Projector(PollLoop):
         ref = f"{record.topic}/{record.partition}/{record.offset}"
         self._park(Parked(dlq.ALL, ref, None, None, error, 1, record.value, self._source(record)))
 
-    def _park_every_projection(self, position: int, ce: dict[str, Any], record: Any,
-                               error: str) -> None:
+    def _park_every_projection(self, partition: Partition, position: int, ce: dict[str, Any],
+                               record: Any, error: str) -> None:
         for name in self._singles:
             self._park(Parked(name, str(ce.get("id") or position), position, ce.get("type"),
-                              error, 1, record.value, self._source(record)))
+                              error, 1, record.value, self._source(record)),
+                       partition, record.offset + 1)
 
-    def _park(self, parked: Parked) -> None:
+    def _park(self, parked: Parked, partition: Partition | None = None,
+              next_offset: int | None = None) -> None:
         if self._producer is None:
             self._producer = self.port.producer(self.client_id + "-dlq")
         key = None if parked.position is None else str(parked.position).encode()
         self._producer.send(self.topics.dlq, key=key, value=parked.dlq_value(self.group_id))
         self._producer.flush(timeout=15)
         with self.runner.engine.begin() as conn:
-            dlq.record(conn, parked, self.clock())
+            dlq.record(conn, parked, self.clock(), partition, next_offset)
         self.parked += 1
         log.error("parked event %s for %s after %d attempts: %s", parked.event_ref,
                   parked.projection, parked.attempts, parked.error)
@@ -241,14 +285,41 @@ class Projector(PollLoop):
 
     # -- the log under us ----------------------------------------------------------------------
 
-    def _check_layout(self) -> None:
-        if self._checked_layout or not self.consumer.assignment():
+    def _raise_watermark(self, applied: bool) -> None:
+        """Raise the projections' global position to the common watermark W: every event up
+        to W is applied in every partition. With the relay's state in this database (it saves
+        `relay_position` R and, per partition, the last position it published there), a
+        partition applied up to its last published position is complete up to R; otherwise
+        up to its own tracked position. W is the least of these. Without the relay's state, W
+        is the least tracked position of all partitions. Recomputed after pages, and at most
+        every second when idle (the relay may save after the events were applied)."""
+        if not self._partitions:
+            self._partitions = len(self.consumer.partitions_for_topic(self.topics.events) or ())
+        now = time.monotonic()
+        if not self._partitions or (not applied and now - self._watermark_at < 1.0):
             return
-        partitions = self.consumer.partitions_for_topic(self.topics.events) or set()
-        if len(partitions) > 1:
-            raise ValueError(f"{self.topics.events} has {len(partitions)} partitions; the "
-                             "projection consumer needs one (docs/bus.md)")
-        self._checked_layout = True
+        self._watermark_at = now
+        names = [p.name for p in self.runner.projections]
+        relay = relay_state.load(self.runner.engine, self.topics.events)
+        pt = partition_tracking.c
+        with self.runner.engine.begin() as conn:
+            tracked: dict[int, int] = {}
+            for row in conn.execute(
+                    select(pt.partition, func.min(pt.position))
+                    .where(pt.topic == self.topics.events, pt.projection.in_(names),
+                           pt.partitions == self._partitions)
+                    .group_by(pt.partition)
+                    .having(func.count() == len(names))):
+                tracked[row[0]] = row[1]
+            if len(tracked) < self._partitions:
+                return  # a partition no consumer has started yet
+            if relay.position:
+                last = {p: s.tally.last_position for p, s in relay.partitions.items()}
+                watermark = min(relay.position if applied_to >= last.get(p, 0) else applied_to
+                                for p, applied_to in tracked.items())
+            else:
+                watermark = min(tracked.values())
+            raise_position(conn, names, watermark)
 
     def _check_watermarks(self) -> None:
         for tp in self.consumer.assignment():
@@ -279,8 +350,16 @@ class Projector(PollLoop):
         consumer, self.consumer = self.consumer, None
         producer, self._producer = self._producer, None
         self._rewound.clear()
+        self._tracked.clear()
+        self._partitions = 0
         close_quietly(consumer)
         close_quietly(producer, timeout=1)
+
+
+def _tp_of(record: Any) -> Any:
+    from kafka import TopicPartition
+
+    return TopicPartition(record.topic, record.partition)
 
 
 def wait_for_position(runner: Runner, position: int, timeout: float) -> bool:

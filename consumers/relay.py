@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -88,6 +88,9 @@ class Relay:
         self.reader = reader
         self.port = port
         self.topics = topics or Topics()
+        # The partition count to create the topic with; an existing topic keeps its own count
+        # (adopted when the producer starts), until the topic is re-created.
+        self.partitions = self.topics.partitions
         self.client_id = client_id
         # Store pages of batch_size events; up to in_flight_pages of them sent and not yet saved
         # while the next one is read and sent (0: each page is flushed and saved before the next).
@@ -319,6 +322,26 @@ class Relay:
         if self._producer is None:
             # A broker that restarted forgets producer ids: always start from a fresh producer.
             self._producer = self.port.producer(self.client_id)
+            self._adopt_partitions()
+
+    def _adopt_partitions(self) -> None:
+        """Publish with the topic's own partition count: a client's partition depends on it.
+        A topic made by an earlier version (one partition) is used as it is; the way to more
+        partitions is in docs/bus.md ("Changing the partition count")."""
+        found = self._producer.partitions_for(self.topics.events)
+        if found and len(found) != self.topics.partitions:
+            if len(found) != self.partitions:
+                log.warning("%s has %d partitions, not the %d configured: publishing to its %d "
+                            "(docs/bus.md, \"Changing the partition count\")", self.topics.events,
+                            len(found), self.partitions, len(found))
+            self.topics = replace(self.topics, partitions=len(found))
+
+    def _layout(self, ids: Mapping[str, str]) -> dict[str, int]:
+        """The topics to ensure: an existing events topic is left as it is (its count)."""
+        layout = self.topics.layout()
+        if self.topics.events in ids:
+            del layout[self.topics.events]
+        return layout
 
     def _verify(self) -> None:
         layout = self.topics.layout()
@@ -327,7 +350,7 @@ class Relay:
         current = ids.get(self.topics.events)
         if known is None:
             # First start: adopt (or create) the topic; there is nothing recorded to lose.
-            self.port.ensure_topics(layout)
+            self.port.ensure_topics(self._layout(ids))
             self.state.topic_id = current or self.port.topic_ids([self.topics.events])[
                 self.topics.events]
             relay_state.save(self.engine, self.topics.events, self.state)
@@ -343,7 +366,7 @@ class Relay:
             if behind:
                 self._recover(behind)
             elif len(ids) < len(layout):
-                self.port.ensure_topics(layout)
+                self.port.ensure_topics(self._layout(ids))
         self._verified_at = time.monotonic()
 
     def _behind_watermarks(self) -> str | None:
@@ -381,9 +404,12 @@ class Relay:
         self.recoveries += 1
         RECOVERIES.inc()
         self._discard_clients()
+        self.topics = replace(self.topics, partitions=self.partitions)  # as configured
         layout = {n: c for n, c in self.topics.layout().items() if n != self.topics.dlq}
         topic_id = recreate_topics(self.port, layout)
-        self.port.ensure_topics(self.topics.layout())  # the DLQ is kept if it survived
+        # the DLQ is kept if it survived
+        self.port.ensure_topics({n: c for n, c in self.topics.layout().items()
+                                 if n != self.topics.events})
         self.state = RelayState(position=0, topic_id=topic_id)
         relay_state.save(self.engine, self.topics.events, self.state)
         self._dirty = True

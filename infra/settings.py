@@ -26,6 +26,7 @@ class SettingsError(Exception):
 EXAMPLES: dict[str, str] = {
     "database_url": "sqlite:///data/crm.db or postgresql://crm@127.0.0.1:5432/crm",
     "kafka_bootstrap": "127.0.0.1:9092 (several: host1:9092,host2:9092)",
+    "kafka_partitions": "6",
     "bootstrap_admin_key": "crm_admin0_change-me-please-0123456789",
     "master_key": "$(crm keys new-master)",
     "signing_key": "$(crm audit new-signing-key)",
@@ -62,6 +63,9 @@ class Settings(BaseModel):
         default="sqlite:///data/crm.db",
         description="sqlite:///path/file.db (default) or postgresql://user@host:port/db")
     kafka_bootstrap: str | None = Field(default=None, description="unset = embedded mode")
+    kafka_partitions: int = Field(default=6, ge=1, le=1000, description=(
+        "partitions of crm.events.v1, used when the relay creates it (an existing topic keeps "
+        "its count; docs/bus.md, \"Partitions\")"))
     bootstrap_admin_key: str | None = None
     master_key: str | None = Field(default=None, description=(
         "base64 of 32 bytes wrapping the per-client data keys; on SQLite, default a key file "

@@ -35,6 +35,7 @@ CASES = [
      "cannot reach Kafka at 127.0.0.1:1 (connection refused)"),
     ("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:1,127.0.0.1:2", ["consume"],
      "cannot reach Kafka at 127.0.0.1:1 (connection refused), 127.0.0.1:2"),
+    ("CRM_KAFKA_PARTITIONS", "0", ["relay"], "greater than or equal to 1"),
     ("CRM_BOOTSTRAP_ADMIN_KEY", "abcdefghijklmnopqrstuvwxyz0123456789", ["keys", "revoke", "x"],
      "must read crm_<id>_<secret>"),
     ("CRM_BOOTSTRAP_ADMIN_KEY", "crm_a_b", ["serve"], "must be at least 24 characters"),
