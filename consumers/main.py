@@ -80,7 +80,8 @@ def run_relay(settings: Settings, stop: threading.Event | None = None, *,
     stop = stop or stop_on_signals()
     try:
         relay = Relay(container.engine, sealed_reader(container),
-                      kafka_port(str(settings.kafka_bootstrap)), Topics(),
+                      kafka_port(str(settings.kafka_bootstrap)),
+                      Topics(partitions=settings.kafka_partitions),
                       hash_of=lambda positions: chain_hashes(container.app, positions),
                       store_head=container.store_position, progress_seconds=progress_seconds)
         log.info("relay starting at store position %d", relay.position)
