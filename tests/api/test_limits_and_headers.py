@@ -104,3 +104,18 @@ def test_the_bucket_refills_with_time() -> None:
     assert limiter.allow("k") > 0
     now[0] += 1.0
     assert limiter.allow("k") == 0
+
+
+def test_the_middleware_is_plain_asgi_and_sets_each_header_once(api: Api) -> None:
+    """Issue 16.4: no BaseHTTPMiddleware (a task and a body queue per request) in the stack;
+    each header once; the interactive docs get no data-only CSP."""
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    app = api.client.app
+    assert all(m.cls is not BaseHTTPMiddleware for m in app.user_middleware)
+    docs = api.client.get("/docs")
+    assert docs.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in docs.headers
+    card = api.get("/v1/audit/verify", as_="admin")
+    for name in ("cache-control", "x-frame-options", "content-security-policy"):
+        assert len(card.headers.get_list(name)) == 1, name
