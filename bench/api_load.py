@@ -5,7 +5,9 @@ started and stopped by the bench, one at a time, on the same machine as the load
 (asyncio + httpx, `CLIENTS` concurrent clients, a fixed number of requests per route, capped in
 time). Latency is measured by the client, per request, from send to the end of the body.
 Routes: POST a contact, GET a random client's card, GET the card `as_of` of the client with
-1,000 events, and every `GET /v1/reports/*` the server's OpenAPI lists.
+1,000 events, and every `GET /v1/reports/*` the server's OpenAPI lists: its default view, then
+each filter it has on its own (`FILTERS`: specialist, period, kind, segment, stage, a past `at`,
+a past `as_of`; values probed from the history by `probe`), and every controls section page.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,13 +41,79 @@ WRITES = 300
 READS = 400
 AS_OF_READS = 100
 SEQUENTIAL_READS = 200
-REPORT_READS = 4
+REPORT_READS = 20  # per report route and filter (capped by ROUTE_SECONDS)
 REPORT_CLIENTS = 2  # a report is heavy: two at a time, not eight
 ROUTE_SECONDS = 8.0  # stop issuing a route's requests after this long
 TIMEOUT = 30.0  # a request taking longer counts as failed
 REPORT_TIMEOUT = 30.0
 # Values for required query parameters of report routes (the history's last month).
 REPORT_PARAMS = {"month": "2026-06"}
+# Each report's filters, one variant each (names of `Probe` fields in braces are filled in).
+FILTERS: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {
+    "/v1/reports/controls": (
+        ("specialist", {"specialist": "{specialist}"}), ("past at", {"at": "{middle}"}),
+        ("past as_of", {"as_of": "{middle_recorded}"})),
+    "/v1/reports/reaction-times": (
+        ("from-to", {"from": "{month_start}", "to": "{month_end}"}),
+        ("kind", {"kind": "complaint"}), ("specialist", {"specialist": "{specialist}"}),
+        ("calendar current", {"calendar": "current"}), ("past at", {"at": "{middle}"}),
+        ("past as_of", {"as_of": "{middle_recorded}"})),
+    "/v1/reports/segments": (
+        ("segment", {"segment": "at_risk"}), ("past at", {"at": "{middle}"}),
+        ("past as_of", {"as_of": "{middle_recorded}"})),
+    "/v1/reports/satisfaction": (
+        ("from-to", {"from": "{month_start}", "to": "{month_end}"}),
+        ("specialist", {"specialist": "{specialist}"}), ("past at", {"at": "{middle}"}),
+        ("past as_of", {"as_of": "{middle_recorded}"})),
+    "/v1/reports/payments": (
+        ("specialist", {"specialist": "{specialist}"}), ("past at", {"at": "{middle}"}),
+        ("past as_of", {"as_of": "{middle_recorded}"}),
+        ("debtors oldest due", {"debtors_sort": "oldest_due"})),
+}
+CONTROL_SECTIONS = ("overdue_planned_contacts", "late_data_entry", "card_completeness",
+                    "overdue_agreements", "work_without_feedback")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Filter values taken from the history: its busiest specialist, the middle of its business
+    time and of its record time, and a month inside it."""
+
+    specialist: str
+    middle: str
+    middle_recorded: str
+    month_start: str
+    month_end: str
+
+    def fill(self, params: dict[str, str]) -> dict[str, str]:
+        return {k: v.format(**self.__dict__) for k, v in params.items()}
+
+
+def probe(engine: Any) -> Probe | None:
+    """Read the filter values from the read models (None on an empty history)."""
+    from sqlalchemy import func, select
+
+    from projections.activity import contacts
+    from projections.clients import client_index
+
+    with engine.connect() as conn:
+        k = contacts.c
+        first, last, r_first, r_last = conn.execute(select(
+            func.min(k.occurred_at), func.max(k.occurred_at), func.min(k.recorded_at),
+            func.max(k.recorded_at))).one()
+        busiest = conn.execute(
+            select(client_index.c.specialist_id, func.count().label("n"))
+            .where(client_index.c.specialist_id.is_not(None))
+            .group_by(client_index.c.specialist_id).order_by(func.count().desc()).limit(1)
+        ).first()
+    if first is None or busiest is None:
+        return None
+    middle = first + (last - first) / 2
+    start = middle.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return Probe(str(busiest.specialist_id), middle.isoformat(),
+                 (r_first + (r_last - r_first) / 2).isoformat(), start.isoformat(),
+                 end.isoformat())
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: servers import api and bench from it
 Request = tuple[str, str, dict[str, Any] | None]  # method, path with query, JSON body
@@ -222,8 +291,28 @@ def _report_routes(base: str, token: str) -> list[str]:
     return paths
 
 
+def _report_requests(paths: Sequence[str], found: Probe | None) -> list[tuple[str, str]]:
+    """(figure name, path with query) per report route: default view, each filter, and the
+    controls section pages."""
+    out = []
+    for path in paths:
+        route = path.split("?")[0]
+        out.append((f"GET {route}", path))
+        if found is None:
+            continue
+        glue = "&" if "?" in path else "?"
+        for label, params in FILTERS.get(route, ()):
+            query = "&".join(f"{n}={quote(v)}" for n, v in found.fill(params).items())
+            out.append((f"GET {route} [{label}]", f"{path}{glue}{query}"))
+        if route == "/v1/reports/controls":
+            for section in CONTROL_SECTIONS:
+                out.append((f"GET /v1/reports/controls/{section}",
+                            f"/v1/reports/controls/{section}"))
+    return out
+
+
 def run(store: Store, client_ids: Sequence[UUID], heavy: Heavy | None,
-        bars: Bars) -> list[Row]:
+        bars: Bars, found: Probe | None = None) -> list[Row]:
     b = store.backend
     token = f"crm_bench{secrets.token_hex(4)}_{secrets.token_urlsafe(24)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
@@ -256,8 +345,8 @@ def run(store: Store, client_ids: Sequence[UUID], heavy: Heavy | None,
             "as_of: recorded time half-way through its events", "read"))
     loads: dict[str, Load] = {}
     with server(command, env, store.folder / "serve.log", port) as served:
-        for path in _report_routes(served.base, token):
-            routes.append(Route(f"GET {path.split('?')[0]}", [("GET", path, None)] * REPORT_READS,
+        for name, path in _report_requests(_report_routes(served.base, token), found):
+            routes.append(Route(name, [("GET", path, None)] * REPORT_READS,
                                 f"{path}; {REPORT_CLIENTS} clients, at most {ROUTE_SECONDS:.0f} s",
                                 "read", clients=REPORT_CLIENTS, timeout=REPORT_TIMEOUT))
         for route in routes:

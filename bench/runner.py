@@ -149,12 +149,17 @@ def _main_store(config: Config, store: Store, bars: Bars) -> list[Row]:
             from bench import personal
 
             rows += personal.run(container, backend)
+        found = None
+        if config.wants("api"):
+            from bench import api_load
+
+            found = api_load.probe(container.engine)
     finally:
         container.close()
     if config.wants("api"):
         from bench import api_load
 
-        rows += api_load.run(store, history.client_ids(), heavy, bars)
+        rows += api_load.run(store, history.client_ids(), heavy, bars, found)
     return rows
 
 
