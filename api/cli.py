@@ -188,7 +188,10 @@ def replay(projection: list[str] = typer.Option(None, "--projection", "-p",
             _fail("error", str(error), 2)
         live_error: str | None = None
         try:
-            container.follower.run_once()
+            # Distributed mode: the Kafka consumers feed the live copy (per partition), not
+            # this process; it is compared at their common position (docs/bus.md).
+            if not container.settings.kafka_bootstrap:
+                container.follower.run_once()
         except Exception as error:  # the live copy is stuck: replaying to the head names why
             live_error = one_line(error)
         names = [p.name for p in chosen]

@@ -66,7 +66,8 @@ def is_transient(error: BaseException) -> bool:
         return True
     text = str(error).lower()
     return isinstance(error, OperationalError) and any(
-        word in text for word in ("locked", "connect", "timeout", "terminat", "server closed"))
+        word in text for word in ("locked", "connect", "timeout", "terminat", "server closed",
+                                  "deadlock", "could not serialize"))
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,11 @@ class Partition:
     partitions: int
 
 
+class FedByPartitions(RuntimeError):
+    """These read models are fed per topic partition (the Kafka consumers): a runner tracking
+    the global position would apply again what the partitions applied past it."""
+
+
 class PartitionLayoutChanged(RuntimeError):
     """The topic's partition count changed under per-partition positions: a client's events
     now lie in another partition, so those positions no longer tell what was applied."""
@@ -287,7 +292,7 @@ def partition_positions(conn: Connection, partition: Partition, names: Iterable[
     return {r.projection: (r.position, r.next_offset) for r in conn.execute(query)}
 
 
-def _track(conn: Connection, name: str, position: int, partition: Partition | None,
+def track(conn: Connection, name: str, position: int, partition: Partition | None,
            next_offset: int | None) -> None:
     """Move a projection's tracked position (its partition's, for a page from a partition)."""
     if partition is None:
@@ -404,6 +409,13 @@ class Runner:
             return self._catch_up(stop, progress)
 
     def _catch_up(self, stop: int | None, progress: Callable[[int], None] | None) -> int:
+        with self.engine.connect() as conn:
+            if conn.execute(select(partition_tracking.c.projection)
+                            .where(partition_tracking.c.projection.in_(self._names))
+                            .limit(1)).first() is not None:
+                raise FedByPartitions(
+                    "the read models are fed by the Kafka projection consumers, partition by "
+                    "partition (crm consume); they are not caught up from the store here")
         applied = 0
         self._catching_up = True
         try:
@@ -467,7 +479,7 @@ class Runner:
                 self._fold(conn, projection, self._rows[projection.name], todo, done,
                            partition)
                 last = todo[-1][0]
-                _track(conn, projection.name, last, partition, next_offset)
+                track(conn, projection.name, last, partition, next_offset)
                 moved[(projection.name, partition)] = last
         self._committed.update(moved)
         self._within_budget()
@@ -516,7 +528,7 @@ class Runner:
                             projection.name, 0)
                         if position > done:
                             self._park(conn, projection.name, position, event, error)
-                            _track(conn, projection.name, position, partition, offset)
+                            track(conn, projection.name, position, partition, offset)
 
     def _apply_one(self, projection: Projection, position: int, event: Any,
                    partition: Partition | None = None, next_offset: int | None = None) -> None:
@@ -526,7 +538,7 @@ class Runner:
                 return
             self._fold(conn, projection, self._rows[projection.name], [(position, event)], done,
                        partition)
-            _track(conn, projection.name, position, partition, next_offset)
+            track(conn, projection.name, position, partition, next_offset)
         self._committed[(projection.name, partition)] = position
 
     def _park(self, conn: Connection, name: str, position: int, event: Any,
@@ -547,10 +559,11 @@ class Runner:
 
 def _transient(error: BaseException) -> bool:
     """Database trouble says nothing about the event: raise it (the caller retries) rather
-    than park the event."""
+    than park the event. A deadlock (writers of several partitions upserting a shared row, such
+    as a template's questions) or a serialization failure is retried too."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
     text = str(error).lower()
     return isinstance(error, OperationalError) and any(
         word in text for word in ("locked", "connect", "timeout", "terminat", "server closed",
-                                  "disk", "full"))
+                                  "disk", "full", "deadlock", "could not serialize"))

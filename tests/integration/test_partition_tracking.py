@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
 
 from projections.base import (
+    FedByPartitions,
     Partition,
     PartitionLayoutChanged,
     Runner,
@@ -107,3 +108,13 @@ def test_rows_of_a_one_partition_topic_count_as_global_and_other_counts_are_refu
     with pytest.raises(PartitionLayoutChanged, match="crm replay"):
         runner.apply_page([(7, "c")], Partition("t", 0, 3), next_offset=1)
     assert table(engine) == {"a": (1, 1), "b": (2, 3)}
+
+
+def test_read_models_fed_per_partition_are_not_caught_up_from_the_store(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/read.db")
+    runner = Runner(engine, [Counting()], lambda start, _limit: [(3, "a")] if start <= 3 else [])
+    runner.apply_page([(1, "a"), (3, "a")], P0, next_offset=2)
+    follower = Runner(engine, [Counting()], runner.reader)  # global position 0: 3 again
+    with pytest.raises(FedByPartitions, match="crm consume"):
+        follower.catch_up()
+    assert table(engine) == {"a": (2, 3)}
