@@ -187,6 +187,47 @@ class PromiseTally(BaseModel):
                                                 "none is decided.")
 
 
+class DissatisfiedSituation(BaseModel):
+    situation_id: UUID
+    kind: str
+    opened_at: Instant
+    state: str = Field(description="open | resolved (at `at`)")
+    resolved_at: Instant | None
+
+
+class UntickedQuestion(BaseModel):
+    question_id: str
+    stage: str
+    text: str
+
+
+class DissatisfiedSurvey(BaseModel):
+    survey_id: UUID
+    work_order_id: UUID
+    completed_at: Instant
+    questions: list[UntickedQuestion]
+
+
+class ComplaintView(BaseModel):
+    complaint_id: UUID
+    at: Instant
+    stage: str | None
+    work_order_id: UUID | None
+    text: str | None
+
+
+class LastDissatisfaction(BaseModel):
+    """The client's unresolved or recent dissatisfaction (docs/decisions.md, "Reception
+    alert"); null when there is none."""
+
+    unresolved: bool
+    window_days: int
+    since: Instant
+    situations: list[DissatisfiedSituation]
+    surveys: list[DissatisfiedSurvey]
+    complaints: list[ComplaintView]
+
+
 class SatisfactionEntry(BaseModel):
     survey_id: UUID
     work_order_id: UUID
@@ -220,6 +261,7 @@ class ClientCard(BaseModel):
     overdue_agreements: list[AgreementView]
     promises: PromiseTally
     open_situations: list[OpenSituationView]
+    last_dissatisfaction: LastDissatisfaction | None
     payment_regularity: PaymentRegularity
     satisfaction_history: list[SatisfactionEntry]
     segment: str
@@ -259,6 +301,7 @@ class ClientBrief(BaseModel):
     payments_last_90_days: list[Section] | None = None
     acts_not_returned: list[Section] | None = None
     open_situations: list[OpenSituationView] | None = None
+    last_dissatisfaction: LastDissatisfaction | None = None
     satisfaction_history: list[SatisfactionEntry] | None = None
 
 

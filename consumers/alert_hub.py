@@ -13,7 +13,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -21,24 +21,44 @@ from uuid import UUID, uuid5
 log = logging.getLogger(__name__)
 
 NEW_SITUATION, SLA_WARNING, SLA_BREACH = "new_situation", "sla_warning", "sla_breach"
-ALERT_KINDS = (NEW_SITUATION, SLA_WARNING, SLA_BREACH)
+# Follow-ups (issue 18.2): a planned contact or an agreement falls due (its day begins) and
+# becomes overdue (its due instant passed, still open); reception (issue 18.1): a visit opens
+# for a client with an unresolved or recent dissatisfaction.
+CONTACT_DUE, CONTACT_OVERDUE = "planned_contact_due", "planned_contact_overdue"
+AGREEMENT_DUE, AGREEMENT_OVERDUE = "agreement_due", "agreement_overdue"
+RECEPTION = "reception"
+ALERT_KINDS = (NEW_SITUATION, SLA_WARNING, SLA_BREACH, CONTACT_DUE, CONTACT_OVERDUE,
+               AGREEMENT_DUE, AGREEMENT_OVERDUE, RECEPTION)
 _ALERT_NS = UUID("3c1f6a0e-6f53-4a9e-8a57-0d4b8f6c2e71")
 
 
 @dataclass(frozen=True)
 class Alert:
     """One alert. Its id is derived from what it is about, so the same alert always has the
-    same id (a consumer can drop duplicates by id)."""
+    same id (a consumer can drop duplicates by id). `subject` names what it is about: a
+    situation (situation_id and situation_kind set), a planned contact, an agreement, or a
+    visit (work_order or contact); `detail` holds ids and catalogue values only, never
+    personal data (the card and the brief show the rest)."""
 
     id: UUID
-    kind: str  # new_situation | sla_warning | sla_breach
-    situation_id: UUID
+    kind: str  # one of ALERT_KINDS
+    situation_id: UUID | None
     client_id: UUID
     specialist_id: UUID | None
-    situation_kind: str
+    situation_kind: str | None
     clock: str | None  # first_reaction | resolution; None for new_situation
-    deadline: datetime | None  # the last instant the target is met
+    deadline: datetime | None  # the last instant the target is met; a follow-up's due instant
     at: datetime  # when the alert fell due: the opening, the warning share, the breach
+    subject: str = "situation"  # situation | planned_contact | agreement | work_order | contact
+    subject_id: UUID | None = None  # None: the situation
+    detail: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+
+    @property
+    def about(self) -> UUID:
+        """The id of what the alert is about."""
+        found = self.subject_id or self.situation_id
+        assert found is not None
+        return found
 
     @staticmethod
     def identity(situation_id: UUID, kind: str, clock: str | None,
@@ -49,15 +69,24 @@ class Alert:
         stamp = "" if deadline is None else deadline.astimezone(UTC).isoformat()
         return uuid5(_ALERT_NS, f"{situation_id}|{kind}|{clock or ''}|{stamp}")
 
+    @staticmethod
+    def follow_up(subject_id: UUID, kind: str, due_at: datetime) -> UUID:
+        """One alert per planned contact or agreement, kind and due instant (a new due date
+        is a new alert); one reception alert per visit (due_at: the visit's instant)."""
+        return uuid5(_ALERT_NS, f"{subject_id}|{kind}|{due_at.astimezone(UTC).isoformat()}")
+
     def to_json(self) -> dict[str, Any]:
         def instant(value: datetime | None) -> str | None:
             return None if value is None else value.astimezone(UTC).isoformat()
 
-        return {"id": str(self.id), "kind": self.kind, "situation_id": str(self.situation_id),
+        return {"id": str(self.id), "kind": self.kind,
+                "situation_id": None if self.situation_id is None else str(self.situation_id),
                 "client_id": str(self.client_id),
                 "specialist_id": None if self.specialist_id is None else str(self.specialist_id),
                 "situation_kind": self.situation_kind, "clock": self.clock,
-                "deadline": instant(self.deadline), "at": instant(self.at)}
+                "deadline": instant(self.deadline), "at": instant(self.at),
+                "subject": self.subject, "subject_id": str(self.about),
+                "detail": self.detail}
 
 
 class Subscription:

@@ -8,8 +8,13 @@ live streams). An alert is marked after the broker acknowledged it; a crash in b
 again with the same CloudEvent id (the alert's id, derived from situation, kind, clock and
 deadline), so consumers drop repeats by id.
 
-CloudEvent: type crm.alert.<kind>.v1 (new_situation | sla_warning | sla_breach), source crm,
-subject the situation id, time when the alert fell due, key = the specialist id (the client id
+The scheduler's `client_alert_log` (follow-ups and reception, consumers.client_alerts) is
+drained the same way, in one order with `alert_log` (when logged).
+
+CloudEvent: type crm.alert.<kind>.v1 (new_situation | sla_warning | sla_breach |
+planned_contact_due | planned_contact_overdue | agreement_due | agreement_overdue | reception),
+source crm, subject the id of what the alert is about (situation, planned contact, agreement,
+work order or contact), time when the alert fell due, key = the specialist id (the client id
 when the client has no specialist), data = Alert.to_json(); extensions clientid, specialistid.
 """
 
@@ -28,6 +33,8 @@ from sqlalchemy import Column, Engine, MetaData, Table, Uuid, select
 from consumers.alert_hub import Alert, AlertHub
 from consumers.alerts import alert_log
 from consumers.bus import KafkaPort, close_quietly
+from consumers.client_alerts import client_alert_log, client_alerts_metadata
+from consumers.client_alerts import from_row as client_alert_from_row
 from projections.base import UtcDateTime, upsert
 
 log = logging.getLogger(__name__)
@@ -59,7 +66,7 @@ def alert_key(alert: Alert) -> bytes:
 def to_cloudevent(alert: Alert) -> dict[str, Any]:
     out: dict[str, Any] = {
         "specversion": "1.0", "id": str(alert.id), "source": SOURCE,
-        "type": alert_type(alert.kind), "subject": str(alert.situation_id),
+        "type": alert_type(alert.kind), "subject": str(alert.about),
         "time": alert.at.astimezone(UTC).isoformat(), "datacontenttype": "application/json",
         "clientid": str(alert.client_id), "data": alert.to_json()}
     if alert.specialist_id is not None:
@@ -95,6 +102,7 @@ class AlertPublisher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         alert_publisher_metadata.create_all(engine)
+        client_alerts_metadata.create_all(engine)
 
     def attach(self, hub: AlertHub) -> None:
         hub.add_listener(self.publish)
@@ -116,7 +124,19 @@ class AlertPublisher:
                     .where(alert_published.c.alert_id.is_(None),
                            alert_log.c.emitted_at >= since)
                     .order_by(alert_log.c.emitted_at, alert_log.c.alert_id)).all()
-            alerts = [_from_row(r) for r in rows]
+            with self.engine.connect() as conn:
+                client_rows = conn.execute(
+                    select(client_alert_log).outerjoin(
+                        alert_published,
+                        alert_published.c.alert_id == client_alert_log.c.alert_id)
+                    .where(alert_published.c.alert_id.is_(None),
+                           client_alert_log.c.emitted_at >= since)
+                    .order_by(client_alert_log.c.emitted_at, client_alert_log.c.alert_id)).all()
+            # Both logs (situations; follow-ups and visits), in the order they were logged.
+            logged = sorted([(r.emitted_at, str(r.alert_id), _from_row(r)) for r in rows]
+                            + [(r.emitted_at, str(r.alert_id), client_alert_from_row(r))
+                               for r in client_rows], key=lambda x: (x[0], x[1]))
+            alerts = [alert for _at, _id, alert in logged]
             if not alerts:
                 return 0
             try:

@@ -8,22 +8,37 @@ is published, so it goes out once per situation, kind, clock and deadline, acros
 workers sharing the database. Alerts that fell due longer than `max_age` before anyone could
 know (the last event of the situation) are not sent: a first start on an old history does not
 flood the streams.
+
+The same scan raises the alerts about a client's follow-ups (planned contacts and agreements
+falling due and overdue) and visits (reception), planned in consumers.client_alerts and logged
+in their own table; their next due moment sets the sleep like a situation's.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Uuid
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from consumers.alert_hub import NEW_SITUATION, SLA_BREACH, SLA_WARNING, Alert, AlertHub
+from consumers.client_alerts import (
+    FOLLOW_UP_CLOSED,
+    FOLLOW_UP_CREATED,
+    Visit,
+    client_alerts_metadata,
+    follow_up_alerts,
+    reception_alert,
+    visit_of,
+)
+from consumers.client_alerts import record as record_client_alert
 from domain.reaction import CLOCK_EVENT_TYPES, CONTACT, FIRST_REACTION, STOPPED, timeline
 from projections.base import UtcDateTime
 from projections.reaction_times import CURRENT, Measured, ReactionPolicy, measure
@@ -89,8 +104,10 @@ class AlertScheduler:
                  hub: AlertHub | None = None,
                  wait_for: Callable[[int, float], bool] | None = None,
                  poll_seconds: float = 5.0, max_age: timedelta = timedelta(days=1),
-                 heartbeat_seconds: float = 15.0, min_interval_seconds: float = 0.2) -> None:
+                 heartbeat_seconds: float = 15.0, min_interval_seconds: float = 0.2,
+                 timezone: str = "UTC") -> None:
         self.engine = engine
+        self.zone = ZoneInfo(timezone)  # follow-ups fall due when their local day begins
         self.clock = clock
         self.policy = policy
         self.hub = hub or AlertHub()
@@ -109,7 +126,15 @@ class AlertScheduler:
         self._position = 0  # clock events seen
         self._reference = -1  # calendar/SLA change seen; -1 forces a full scan
         self._due: dict[UUID, datetime] = {}  # situation -> when its next alert falls due
+        # Follow-ups and visits (consumers.client_alerts): saves hand them over under
+        # `_inbox`; the scan takes them.
+        self._inbox = threading.Lock()
+        self._fresh: set[UUID] = set()  # follow-ups just recorded (maybe due long ago)
+        self._visits: list[Visit] = []
+        self._follow_next: datetime | None = None  # when the next follow-up alert falls due
+        self._sent: dict[UUID, datetime] = {}  # follow-up alerts logged: id -> at
         alerts_metadata.create_all(engine)
+        client_alerts_metadata.create_all(engine)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="alert-scheduler", daemon=True)
@@ -130,15 +155,57 @@ class AlertScheduler:
         """After a save (an application listener): if it touched a situation's clock, a
         calendar or a target, scan once the read models have applied `position`. Other saves
         cost nothing here."""
-        if events is not None and not any(_relevant(e) for e in events):
+        if events is not None and not self._take(events) and not any(
+                _relevant(e) for e in events):
             return
         self._target = max(self._target, position)
         self._wake.set()
+
+    def _take(self, events: Iterable[Any]) -> bool:
+        """Note the visits and new follow-ups of a save; True if it had any follow-up or visit."""
+        mine = False
+        with self._inbox:
+            for event in events:
+                kind = type(event).__name__
+                visit = visit_of(event)
+                if visit is not None:
+                    self._visits.append(visit)
+                    mine = True
+                elif kind in FOLLOW_UP_CREATED:
+                    self._fresh.add(event.originator_id)
+                    mine = True
+                elif kind in FOLLOW_UP_CLOSED:
+                    mine = True
+        return mine
+
+    def _client_alerts(self, now: datetime) -> list[Alert]:
+        with self._inbox:
+            fresh, self._fresh = self._fresh, set()
+            visits, self._visits = self._visits, []
+        fire: list[Alert] = []
+        with self.engine.connect() as conn:
+            for visit in visits:
+                try:
+                    found = reception_alert(conn, visit, now)
+                except Exception as error:  # one bad visit must not silence the others
+                    self.last_error = f"visit {visit.subject_id}: {error}"
+                    log.exception("reception alert failed for %s", visit.subject_id)
+                    continue
+                if found is not None:
+                    fire.append(found)
+            due, self._follow_next = follow_up_alerts(conn, now, self.zone, self.max_age,
+                                                      fresh)
+        fire.extend(a for a in due if a.id not in self._sent)
+        stale = now - self.max_age - timedelta(days=2)
+        for key in [k for k, at in self._sent.items() if at < stale]:
+            del self._sent[key]
+        return fire
 
     def run_once(self) -> list[Alert]:
         """One scan at the clock's now; returns the alerts it sent."""
         with self._lock:
             now = self.clock()
+            client = self._client_alerts(now)
             with self.engine.connect() as conn:
                 facts, full = self._changed(conn, now)
                 reference = load_reference(conn, now)
@@ -152,12 +219,14 @@ class AlertScheduler:
                     self.last_error = f"situation {f.situation_id}: {error}"
                     log.exception("alert planning failed for situation %s", f.situation_id)
                     self._due.pop(f.situation_id, None)
+            fire.extend(client)
             return self._emit(fire, now) if fire else []
 
     def next_wait(self) -> float:
         """Seconds until the next alert falls due, at most the poll interval."""
         with self._lock:
-            soonest = min(self._due.values(), default=None)
+            soonest = min([*self._due.values(),
+                           *([self._follow_next] if self._follow_next else [])], default=None)
         if soonest is None:
             return self.poll_seconds
         return max(0.0, min(self.poll_seconds, (soonest - self.clock()).total_seconds()))
@@ -200,7 +269,11 @@ class AlertScheduler:
         sent = []
         with self.engine.begin() as conn:
             for alert in alerts:
-                if _record(conn, alert, now):
+                if alert.situation_id is None:
+                    if record_client_alert(conn, alert, now):
+                        sent.append(alert)
+                    self._sent[alert.id] = alert.at
+                elif _record(conn, alert, now):
                     sent.append(alert)
         # Published after the commit: a crash in between loses the live copy, never duplicates.
         for alert in sent:
@@ -239,6 +312,7 @@ def _relevant(event: object) -> bool:
 
 def _record(conn: Connection, alert: Alert, now: datetime) -> bool:
     """Insert the alert into the log unless it is there already; True if this call added it."""
+    assert alert.situation_id is not None and alert.situation_kind is not None
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(alert_log).values(
         alert_id=alert.id, kind=alert.kind, clock=alert.clock, situation_id=alert.situation_id,

@@ -94,7 +94,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
         # CRM_TIMEZONE.
         alerts = AlertScheduler(engine, clock, ReactionPolicy(
             BusinessCalendar.default(settings.timezone), calendar_id("default")),
-            wait_for=follower.wait_for)
+            wait_for=follower.wait_for, timezone=settings.timezone)
         app.saved_listeners.append(alerts.notify)
         if start_follower:
             # The first catch-up also makes the indexes of the tables just created (after the

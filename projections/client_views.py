@@ -25,6 +25,8 @@ Brief sections per purpose (only what that contact needs):
 |                   | payment_regularity, open_agreements                                   |
 | complaint         | open_situations, recent_topics, works, open_agreements,                |
 |                   | contact_persons, satisfaction_history                                 |
+| visit (reception) | last_dissatisfaction, open_situations, satisfaction_history,           |
+|                   | recent_topics, open_agreements, contact_persons                       |
 
 `plan` is this contact's planned contact (the one named, else the earliest open one of the
 purpose); `recent_topics` are contacts in the 14 days before `at`; `missing` splits the
@@ -58,6 +60,7 @@ from projections.payments import (
 )
 from projections.personal import Personal, shown
 from projections.promises import client_promises
+from projections.reception import last_dissatisfaction
 
 RECENT = timedelta(days=14)
 PAYMENTS_WINDOW = timedelta(days=90)
@@ -82,6 +85,9 @@ BRIEF_SECTIONS: dict[str, tuple[str, ...]] = {
                           "payment_regularity", "open_agreements"),
     "complaint": ("open_situations", "recent_topics", "works", "open_agreements",
                   "contact_persons", "satisfaction_history"),
+    # Not a contact purpose: reception of a visit (work order) in the car service.
+    "visit": ("last_dissatisfaction", "open_situations", "satisfaction_history",
+              "recent_topics", "open_agreements", "contact_persons"),
 }
 
 
@@ -193,6 +199,9 @@ class _View:
     def segment(self) -> str:
         return links.segment(self.conn, self.id, self.at, self.as_of)
 
+    def last_dissatisfaction(self) -> dict[str, Any] | None:
+        return last_dissatisfaction(self.conn, self.id, at=self.at, as_of=self.as_of)
+
 
 def full_card(conn: Connection, client_id: UUID, *, at: datetime,
               as_of: datetime | None) -> dict[str, Any] | None:
@@ -217,6 +226,7 @@ def full_card(conn: Connection, client_id: UUID, *, at: datetime,
         "overdue_agreements": [a for a in agreements if a["overdue"]],
         "promises": client_promises(conn, client_id, at=at, as_of=as_of),
         "open_situations": view.open_situations(),
+        "last_dissatisfaction": view.last_dissatisfaction(),
         "payment_regularity": view.payment_regularity(),
         "satisfaction_history": view.satisfaction_history(),
         "segment": view.segment(),

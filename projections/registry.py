@@ -11,6 +11,8 @@ from projections.history import ClientHistory
 from projections.payments import Payments
 from projections.personal import Personal
 from projections.promises import Promises
+from projections.reception import Reception
+from projections.reference import ReferenceData
 from projections.segments import Segments
 from projections.situations import SituationFactsProjection
 from projections.surveys import ServiceSurveys
@@ -30,4 +32,6 @@ def all_projections(personal: Personal) -> list[Projection]:
         SituationFactsProjection(),
         ControlFacts(),
         Promises(),
+        Reception(),
+        ReferenceData(),
     ]
