@@ -12,7 +12,6 @@ from projections.payments import Payments
 from projections.personal import Personal
 from projections.promises import Promises
 from projections.reception import Reception
-from projections.reference import ReferenceData
 from projections.segments import Segments
 from projections.situations import SituationFactsProjection
 from projections.surveys import ServiceSurveys
@@ -33,5 +32,4 @@ def all_projections(personal: Personal) -> list[Projection]:
         ControlFacts(),
         Promises(),
         Reception(),
-        ReferenceData(),
     ]
