@@ -453,6 +453,14 @@ class SatisfactionMonth(BaseModel):
     complaints: ComplaintCounts
 
 
+class SatisfactionSegment(BaseModel):
+    segment: str = Field(description="The clients' segment at `at`.")
+    surveys: SurveyCounts
+    fully_satisfied: Share
+    stages: list[StageShare]
+    complaints: ComplaintCounts
+
+
 class SatisfactionReport(BaseModel):
     at: Instant
     as_of: Instant
@@ -460,6 +468,10 @@ class SatisfactionReport(BaseModel):
     from_: Instant | None = Field(alias="from")
     to: Instant | None
     specialist: UUID | None
+    segment: str | None = Field(default=None, description="Only clients in this segment at "
+                                                          "`at`.")
+    by_segment: list[SatisfactionSegment] | None = Field(
+        default=None, description="With by_segment=true: the figures per segment at `at`.")
     surveys: SurveyCounts
     fully_satisfied: Share
     questions: list[QuestionShare]
@@ -672,6 +684,91 @@ class PaymentsReport(BaseModel):
     specialists: list[SpecialistPayments]
     debtors: DebtorsPage
     acts_not_returned: ActsPage
+
+
+class SpecialistEntry(BaseModel):
+    specialist_id: UUID
+    name: str
+    email: str | None
+    user_id: str | None
+    registered_at: Instant
+    recorded_at: Instant
+
+
+class SpecialistList(BaseModel):
+    as_of: Instant | None
+    items: list[SpecialistEntry]
+
+
+class TemplateQuestion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    stage: str
+    text: str
+
+
+class TemplateVersion(BaseModel):
+    version: int
+    name: str
+    questions: list[TemplateQuestion]
+    occurred_at: Instant
+    recorded_at: Instant
+
+
+class SurveyTemplateEntry(BaseModel):
+    template_id: UUID
+    version: int = Field(description="The newest version known at `as_of`.")
+    name: str
+    questions: list[TemplateQuestion]
+    versions: list[TemplateVersion]
+
+
+class SurveyTemplateList(BaseModel):
+    as_of: Instant | None
+    items: list[SurveyTemplateEntry]
+
+
+class CalendarEntry(BaseModel):
+    calendar_id: UUID
+    name: str | None
+    version: int
+    definition: Section = Field(description="timezone, hours per weekday (minutes), holidays.")
+    recorded_at: Instant
+
+
+class CalendarList(BaseModel):
+    as_of: Instant | None
+    items: list[CalendarEntry]
+
+
+class SlaTargetEntry(BaseModel):
+    situation_kind: str
+    version: int
+    first_reaction_seconds: int
+    resolution_seconds: int
+    business_hours: bool
+    warn_ratio: str
+    calendar_id: UUID | None
+    recorded_at: Instant
+
+
+class SlaTargetList(BaseModel):
+    as_of: Instant | None
+    items: list[SlaTargetEntry]
+
+
+class PlanEntry(BaseModel):
+    specialist_id: UUID
+    month: Month
+    amount: Money
+    currency: str
+    set_at: Instant
+    recorded_at: Instant
+
+
+class PlanList(BaseModel):
+    as_of: Instant | None
+    items: list[PlanEntry]
 
 
 class ControlThresholds(BaseModel):

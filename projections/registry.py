@@ -11,6 +11,7 @@ from projections.history import ClientHistory
 from projections.payments import Payments
 from projections.personal import Personal
 from projections.promises import Promises
+from projections.reference import ReferenceData
 from projections.reception import Reception
 from projections.segments import Segments
 from projections.situations import SituationFactsProjection
@@ -32,4 +33,5 @@ def all_projections(personal: Personal) -> list[Projection]:
         ControlFacts(),
         Promises(),
         Reception(),
+        ReferenceData(),
     ]

@@ -12,6 +12,9 @@ Definitions (all over business time, events recorded at or before `as_of`, occur
 - months: the local calendar month (report time zone) of completion / of the complaint.
 - specialist: the client's specialist when the survey ended / the complaint occurred (before
   the client's registration in business time: the specialist given at registration).
+- segment: the client's segment at `at` (active, low_active, at_risk, lost, never; the
+  segments report's rules), not at the survey: every surveyed client had a visit days before
+  it, so a segment then would say nothing; `by_segment` splits the figures by it.
 Percentages: {"satisfied", "answered", "percent"}; percent is the exact ratio rounded half up to
 one decimal as a string, null when nothing was answered.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -31,6 +35,7 @@ from sqlalchemy import Connection, Select, case, func, literal, select
 from domain.months import month_bounds, month_of
 from projections.base import UtcDateTime
 from projections.report_time import percent
+from projections.segment_report import SEGMENTS, segment_members
 from projections.surveys import assignments, complaints, survey_questions, surveys
 
 
@@ -64,10 +69,55 @@ class _Tally:
 
 def satisfaction_report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
                         start: datetime | None = None, end: datetime | None = None,
-                        specialist: UUID | None = None, in_sql: bool = True) -> dict[str, Any]:
-    """The report (see the module docstring). Without a specialist, complaints are counted per
-    stage and local month in SQL (`in_sql`; False counts them row by row in Python, the
-    reference the tests compare with)."""
+                        specialist: UUID | None = None, in_sql: bool = True,
+                        segment: str | None = None,
+                        by_segment: bool = False) -> dict[str, Any]:
+    """The report (see the module docstring). Without a specialist or segment, complaints are
+    counted per stage and local month in SQL (`in_sql`; False counts them row by row in
+    Python, the reference the tests compare with). `segment` keeps the clients in that segment
+    at `at` (projections.segment_report); `by_segment` adds the figures per segment."""
+    segment_of = (_segments(conn, at=at, as_of=as_of, tz=tz)
+                  if segment is not None or by_segment else None)
+    if segment is not None:
+        assert segment_of is not None
+        segment_of = {c: s for c, s in segment_of.items() if s == segment}
+        kept = segment_of
+        report = _report(conn, at=at, as_of=as_of, tz=tz, start=start, end=end,
+                         specialist=specialist, in_sql=False,
+                         keep=lambda client_id: client_id in kept)
+    else:
+        report = _report(conn, at=at, as_of=as_of, tz=tz, start=start, end=end,
+                         specialist=specialist, in_sql=in_sql, keep=None)
+    if by_segment:
+        assert segment_of is not None
+        groups = segment_of
+        report["by_segment"] = []
+        for name in SEGMENTS:
+            if segment is not None and name != segment:
+                continue
+            members = {c for c, s in groups.items() if s == name}
+            part = _report(conn, at=at, as_of=as_of, tz=tz, start=start, end=end,
+                           specialist=specialist, in_sql=False, keep=members.__contains__)
+            report["by_segment"].append({
+                "segment": str(name), "surveys": part["surveys"],
+                "fully_satisfied": part["fully_satisfied"], "stages": part["stages"],
+                "complaints": part["complaints"]})
+    return report
+
+
+def _segments(conn: Connection, *, at: datetime, as_of: datetime,
+              tz: str) -> dict[UUID, str]:
+    """Each client's segment at `at` as known at `as_of` (the segments report's rules)."""
+    found: dict[UUID, str] = {}
+    for name in SEGMENTS:
+        for client_id in segment_members(conn, at=at, as_of=as_of, tz=tz, segment=name):
+            found[client_id] = str(name)
+    return found
+
+
+def _report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
+            start: datetime | None, end: datetime | None, specialist: UUID | None,
+            in_sql: bool, keep: Callable[[UUID], bool] | None) -> dict[str, Any]:
     ended = select(surveys.c.client_id, surveys.c.template_id, surveys.c.template_version,
                    surveys.c.outcome, surveys.c.completed_at, surveys.c.final_ticks).where(
         surveys.c.outcome.is_not(None), surveys.c.completed_at <= at,
@@ -85,13 +135,17 @@ def satisfaction_report(conn: Connection, *, at: datetime, as_of: datetime, tz: 
              for r in conn.execute(select(survey_questions))}
     months: dict[str, _Tally] = defaultdict(_Tally)
     for row in conn.execute(ended):
+        if keep is not None and not keep(row.client_id):
+            continue
         if assigned is None or assigned(row.client_id, row.completed_at) == specialist:
             _count_survey(months[month_of(row.completed_at, tz)], row, asked)
-    if assigned is None and in_sql:
+    if assigned is None and keep is None and in_sql:
         for month, stage, count in _complaints_by_month(conn, filed, tz):
             months[month].complaints[stage] += count
     else:
         for complaint in conn.execute(filed):
+            if keep is not None and not keep(complaint.client_id):
+                continue
             if assigned is None or assigned(complaint.client_id,
                                             complaint.occurred_at) == specialist:
                 months[month_of(complaint.occurred_at, tz)].complaints[complaint.stage] += 1

@@ -14,6 +14,7 @@ def v1_routers() -> list[APIRouter]:
         client_reads,
         clients,
         deadletters,
+        reference,
         reports,
         schemas,
         service_reports,
@@ -33,4 +34,5 @@ def v1_routers() -> list[APIRouter]:
         alerts.router,
         schemas.router,
         deadletters.router,
+        reference.router,
     ]

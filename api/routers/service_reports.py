@@ -122,6 +122,10 @@ def satisfaction(request: Request, svc: ServicesDep, _who: ReportReader,
                  at: At = None, as_of: AsOf = None, tz: Tz = None,
                  specialist: Annotated[UUID | None, Query(
                      description="Only clients assigned to this specialist at the time.")] = None,
+                 segment: Annotated[SegmentName | None, Query(
+                     description="Only clients in this segment at `at`.")] = None,
+                 by_segment: Annotated[bool, Query(
+                     description="Add the figures per client segment at `at`.")] = False,
                  min_position: MinPosition = None) -> dict[str, Any]:
     """Satisfaction: surveys attempted/completed, reach, fully satisfied, % satisfied per question
     and stage, complaints per stage, monthly trend, stages worst first (no personal data)."""
@@ -132,9 +136,11 @@ def satisfaction(request: Request, svc: ServicesDep, _who: ReportReader,
         raise InvalidValueError("must be later than from", field="query.to")
     with svc.engine.connect() as conn:
         report = satisfaction_report(conn, at=at_, as_of=as_of_, tz=zone, start=from_, end=to,
-                                     specialist=specialist)
+                                     specialist=specialist, segment=segment,
+                                     by_segment=by_segment)
     return _json({"at": at_, "as_of": as_of_, "timezone": zone, "from": from_, "to": to,
-                  "specialist": specialist, **report})
+                  "specialist": specialist, "segment": segment,
+                  "by_segment": report.pop("by_segment", None), **report})
 
 
 @router.get("/reports/segments", operation_id="get_segments_report",

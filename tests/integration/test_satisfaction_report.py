@@ -170,3 +170,55 @@ def test_report_roles_and_bad_parameters(story: tuple[Api, dict[str, Any]]) -> N
 def test_percent_rounds_the_exact_ratio_half_up_to_one_decimal(
         part: int, whole: int, expected: str | None) -> None:
     assert percent(part, whole) == expected
+
+
+def test_satisfaction_by_client_segment_at_the_report_moment(any_settings: Settings) -> None:
+    """A: visits Jan 2025 and Feb 2026 (active on 2026-04-01); B: last visit 2025-03-06
+    (at_risk: between D-13m and D-12m); C: last visit 2025-06-06 (low_active), a complaint."""
+    with station_container(any_settings, "2026-03-20T00:00:00+00:00") as (container, _clock):
+        s = Station(container)
+        template = s.template()
+        a = s.client("2024-12-01T00:00:00+00:00")
+        b = s.client("2024-12-01T00:00:00+00:00")
+        c = s.client("2024-12-01T00:00:00+00:00")
+        s.survey(s.visit(a, "2025-01-06T10:00:00+00:00"), template, "2025-01-10T10:00:00+00:00")
+        s.survey(s.visit(a, "2026-02-01T10:00:00+00:00"), template, "2026-02-05T10:00:00+00:00",
+                 untick=("q3",))
+        s.survey(s.visit(b, "2025-03-06T10:00:00+00:00"), template, "2025-03-10T10:00:00+00:00",
+                 untick=("q1",))
+        s.survey(s.visit(c, "2025-06-06T10:00:00+00:00"), template, "2025-06-10T10:00:00+00:00")
+        s.complaint(c, "2025-06-12T10:00:00+00:00", stage="repair")
+        s.settled()
+        api = Api(container)
+        params = {"from": "2025-01-01T00:00:00+00:00", "to": "2026-03-01T00:00:00+00:00",
+                  "at": "2026-04-01T00:00:00+00:00"}
+        body = api.ok("GET", "/v1/reports/satisfaction", as_="analyst",
+                      params={**params, "by_segment": "true"})
+        by = {g["segment"]: g for g in body["by_segment"]}
+        assert list(by) == ["active", "low_active", "at_risk", "lost", "never"]
+        active = by["active"]
+        assert active["surveys"] == {"attempted": 2, "completed": 2, "reach_percent": "100.0"}
+        assert active["fully_satisfied"] == _share(1, 2, "50.0")
+        assert [(x["stage"], x["satisfied"], x["answered"]) for x in active["stages"]] == [
+            ("booking", 2, 2), ("reception", 2, 2), ("repair", 3, 4)]
+        assert by["at_risk"]["fully_satisfied"] == _share(0, 1, "0.0")
+        assert by["at_risk"]["stages"][0] == _stage("booking", 0, 1, "0.0", 0)
+        assert by["low_active"]["fully_satisfied"] == _share(1, 1, "100.0")
+        assert by["low_active"]["complaints"] == {"total": 1, "without_stage": 0,
+                                                  "by_stage": {"repair": 1}}
+        assert by["lost"]["surveys"]["attempted"] == by["never"]["surveys"]["attempted"] == 0
+        # The whole report is unchanged by the breakdown.
+        assert body["surveys"]["completed"] == 4 and body["fully_satisfied"] == _share(
+            2, 4, "50.0")
+        only = api.ok("GET", "/v1/reports/satisfaction", as_="analyst",
+                      params={**params, "segment": "at_risk"})
+        assert (only["segment"], only["by_segment"]) == ("at_risk", None)
+        assert only["surveys"]["completed"] == 1
+        assert [(q["question_id"], q["satisfied"]) for q in only["questions"]] == [
+            ("q1", 0), ("q2", 1), ("q3", 1), ("q4", 1)]
+        # A year earlier, B was active: the segment is the one at `at`.
+        earlier = api.ok("GET", "/v1/reports/satisfaction", as_="analyst", params={
+            **params, "at": "2025-04-01T00:00:00+00:00", "segment": "active"})
+        assert earlier["surveys"]["completed"] == 2  # A's January and B's March surveys
+        bad = api.get("/v1/reports/satisfaction", as_="analyst", params={"segment": "gold"})
+        assert bad.status_code == 422 and "query.segment" in bad.text
