@@ -645,6 +645,7 @@ def consume(redrive: bool = typer.Option(False, help="re-apply parked events, th
     from consumers.main import run_consume
 
     if not redrive:
+        _service_logging()  # the partitions given, and any trouble, on stderr
         run_consume(_settings(kafka=True))
         return
     report = redrive_parked(_settings())
