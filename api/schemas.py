@@ -228,6 +228,45 @@ class LastDissatisfaction(BaseModel):
     complaints: list[ComplaintView]
 
 
+class SuggestedAction(BaseModel):
+    rule: str = Field(description="The rule that applies (domain.suggestions).")
+    action: str = Field(description="The purpose of the contact to make.")
+    priority: int
+    reason: dict[str, Any] = Field(description="The facts behind it: ids, instants, counts.")
+
+
+class Suggestions(BaseModel):
+    """A client's next actions at `at` as known at `as_of`, highest priority first."""
+
+    client_id: UUID
+    at: Instant
+    as_of: Instant | None
+    items: list[SuggestedAction]
+
+
+class SpecialistReason(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    rule: str = Field(description="competence | history | assigned | assigned_before | "
+                                  "promises")
+    points: int
+
+
+class SuggestedSpecialist(BaseModel):
+    specialist_id: UUID
+    points: int
+    reasons: list[SpecialistReason]
+
+
+class SuggestedSpecialists(BaseModel):
+    """Specialists for the client's needs (contact purposes), most points first."""
+
+    client_id: UUID
+    at: Instant
+    as_of: Instant | None
+    needs: list[str]
+    items: list[SuggestedSpecialist]
+
+
 class SatisfactionEntry(BaseModel):
     survey_id: UUID
     work_order_id: UUID

@@ -168,7 +168,7 @@ def client_promises(conn: Connection, client_id: UUID, *, at: datetime,
     return tally(rows, at, as_of).as_dict()
 
 
-def _assignments(conn: Connection, as_of: datetime | None,
+def assignment_history(conn: Connection, as_of: datetime | None,
                  client_ids: Iterable[UUID]) -> Assignments:
     t = promise_assignments
     ids = sorted(set(client_ids))
@@ -201,7 +201,7 @@ def promise_keeping(conn: Connection, *, at: datetime, as_of: datetime | None, t
     rows = list(conn.execute(
         select(t).where(t.c.due_at >= first, t.c.due_at < end, _made_by(at, as_of))
         .order_by(t.c.due_at, t.c.agreement_id)))
-    assigned = _assignments(conn, as_of, (r.client_id for r in rows))
+    assigned = assignment_history(conn, as_of, (r.client_id for r in rows))
     total = Tally()
     by_month: dict[str, Tally] = {p: Tally() for p in periods}
     by_specialist: dict[UUID | None, Tally] = {}

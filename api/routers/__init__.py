@@ -19,6 +19,7 @@ def v1_routers() -> list[APIRouter]:
         schemas,
         service_reports,
         situations,
+        suggestions,
         writes,
     )
 
@@ -28,6 +29,7 @@ def v1_routers() -> list[APIRouter]:
         batch.router,
         clients.router,
         client_reads.router,
+        suggestions.router,
         reports.router,
         service_reports.router,
         situations.router,
