@@ -154,3 +154,48 @@ def test_a_lost_message_fails_the_completeness_check(
         assert [row[2] for row in analytics.daily()] == [0, 0, 0, 0]  # the complaint is missing
     finally:
         analytics.close()
+
+
+def test_on_a_partitioned_topic_each_partition_is_verified_and_the_days_add_up(
+        api: Api, kafka_broker: BrokerHandle, tmp_path: Path) -> None:  # noqa: F811
+    from consumers.bus import Topics
+    from consumers.relay import partition_of
+    from infra.eventstore import notification_reader
+
+    bootstrap, topics = kafka_broker.bootstrap, Topics.named(unique_topics().events, 4)
+    contacts = 0
+    for n in range(12):  # clients spread over the partitions, two contacts each on one day
+        client = api.ok("POST", "/v1/clients", {"kind": "customer", "form": "person",
+                                                "name": f"Client {n}"})["id"]
+        for hour in (9, 10):
+            api.ok("POST", f"/v1/clients/{client}/contacts", {
+                "channel": "phone", "direction": "inbound", "topic": "call",
+                "occurred_at": f"2026-10-05T{hour:02}:00:00Z"})
+            contacts += 1
+    relay = relay_for(api, bootstrap, topics)
+    relay.run_until_caught_up()
+    relay.close()
+    last: dict[int, int] = {}  # partition -> its last position
+    for position, event in notification_reader(api.container.app)(1, 100_000):
+        if is_published(event):
+            last[partition_of(key_of(event), 4)] = position
+    used = set(last)
+    assert len(used) > 1  # the test means something only if several partitions hold events
+
+    analytics = DailyAnalytics(tmp_path / "daily.duckdb", bootstrap, topic=topics.events,
+                               checkpoints_topic=topics.checkpoints,
+                               group_id=f"{topics.events}-a")
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            analytics.poll_once()
+            verdicts = analytics.completeness()
+            if set(verdicts) >= used and all(
+                    v.checkpoint_position == last[p] and v.status != "behind"
+                    for p, v in verdicts.items() if p in used):
+                break
+            assert time.monotonic() < deadline, f"no verdicts at {last}: {verdicts}"
+        assert {p: verdicts[p].status for p in used} == {p: "verified" for p in used}
+        assert analytics.daily() == [(date(2026, 10, 5), contacts, 0, 0, 0, 0)]
+    finally:
+        analytics.close()
