@@ -20,6 +20,7 @@ def v1_routers() -> list[APIRouter]:
         service_reports,
         situations,
         suggestions,
+        webhooks,
         writes,
     )
 
@@ -36,5 +37,6 @@ def v1_routers() -> list[APIRouter]:
         alerts.router,
         schemas.router,
         deadletters.router,
+        webhooks.router,
         reference.router,
     ]
