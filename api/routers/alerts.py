@@ -29,7 +29,8 @@ async def alert_stream(svc: ServicesDep, _who: Watcher,
                        specialist: Annotated[UUID | None, Query(
                            description="Only alerts for this specialist.")] = None
                        ) -> EventSourceResponse:
-    """Alerts as they fall due (new situation, SLA warning, SLA breach), as server-sent events."""
+    """Alerts as they fall due (new situation, SLA warning and breach, follow-ups due and
+    overdue, reception), as server-sent events."""
     scheduler = svc.alerts
     if scheduler is None:
         raise HTTPException(503, "alerts are not configured in this service")
