@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Principal, ServicesDep, principal
 
@@ -59,12 +60,19 @@ def wait_until(svc: ServicesDep, min_position: int | None,
     _wait(svc, min_position)
 
 
-def session_read(svc: ServicesDep, who: Annotated[Principal, Depends(principal)],
-                 consistency: ConsistencyParam = Consistency.SESSION) -> Consistency:
+async def session_read(svc: ServicesDep, who: Annotated[Principal, Depends(principal)],
+                       consistency: ConsistencyParam = Consistency.SESSION) -> Consistency:
     """Wait until the read models include every write acknowledged to this key (unless
-    `eventual`)."""
+    `eventual`). On the event loop while nothing blocks (the mark is in memory and already
+    applied: the usual case); the database read of a shared mark and a real wait run in the
+    thread pool."""
     if consistency is Consistency.SESSION:
-        _wait(svc, svc.marks.of(who))
+        if svc.marks.shared:
+            target = await run_in_threadpool(svc.marks.of, who)
+        else:
+            target = svc.marks.of(who)
+        if target and not svc.wait_for(target, 0.0):
+            await run_in_threadpool(_wait, svc, target)
     return consistency
 
 

@@ -6,11 +6,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from starlette.concurrency import run_in_threadpool
 
 from domain.catalogue import jsonable
 from domain.values import Role
@@ -42,6 +44,11 @@ class WriteMarks:
         self._engine = engine
         if engine is not None:
             _marks_metadata.create_all(engine)
+
+    @property
+    def shared(self) -> bool:
+        """True when reading a mark queries the database (`of` then blocks)."""
+        return self._engine is not None
 
     @staticmethod
     def _key(who: Principal) -> str:
@@ -103,6 +110,9 @@ class Services:
     head: Callable[[], int] = lambda: 0  # the store's last position
     # (start, limit) -> [(position, event)] from the store's log, personal fields sealed.
     read_store: Callable[[int, int], Sequence[tuple[int, Any]]] = lambda _s, _l: []
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the container's clock
+    webhook_secrets: Any = None  # consumers.webhooks.SecretStore (the keyring's, sealed)
+    webhook_transport: Any = None  # consumers.webhooks.Transport; None: HTTP (urllib)
 
 
 def reveal(svc: Services, body: Any) -> Any:
@@ -110,7 +120,9 @@ def reveal(svc: Services, body: Any) -> Any:
     return svc.personal.reveal(jsonable(body))
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async (here and in the other cheap dependencies): a plain `def` dependency runs in the
+    # thread pool, one hand-over each, a fifth of a card request's CPU.
     return request.app.state.services  # type: ignore[no-any-return]
 
 
@@ -124,12 +136,15 @@ def _token(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def principal(request: Request, svc: ServicesDep) -> Principal:
+async def principal(request: Request, svc: ServicesDep) -> Principal:
     token = _token(request)
     if not token:
         raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)",
                             headers={"WWW-Authenticate": "Bearer"})
-    found = svc.keys.verify(token)
+    cached = getattr(svc.keys, "verify_cached", None)
+    hit, found = cached(token) if cached is not None else (False, None)
+    if not hit:  # the key's row is read from the database: off the event loop
+        found = await run_in_threadpool(svc.keys.verify, token)
     if found is None:
         raise HTTPException(401, "the API key is unknown or revoked",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -145,7 +160,7 @@ def principal(request: Request, svc: ServicesDep) -> Principal:
 def require(*roles: Role) -> Callable[..., Principal]:
     allowed = frozenset(roles)
 
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role not in allowed:
             raise HTTPException(403, f"the role {who.role} may not do this; allowed: "
                                      + ", ".join(sorted(allowed)))

@@ -90,3 +90,22 @@ def test_an_unknown_key_becomes_valid_once_created_here(engine: Engine) -> None:
     keys.create("bob", Role.ANALYST, datetime.now(UTC), token=token)
     found = keys.verify(token)
     assert found is not None and found.role == Role.ANALYST
+
+
+def test_the_event_loop_check_answers_only_from_the_cache(engine: Engine) -> None:
+    """`verify_cached` is what the API's async dependency calls on the event loop: it never
+    queries; a miss sends the request to `verify` in the thread pool."""
+    clock = Clock()
+    keys = KeyStore(engine, clock=clock)
+    token = keys.create("ann", Role.OPERATOR, datetime.now(UTC))
+    queries = _queries(engine)
+    assert keys.verify_cached(token) == (False, None)
+    assert keys.verify_cached("not a key") == (True, None)
+    assert keys.verify(token) is not None
+    hit, found = keys.verify_cached(token)
+    assert hit and found is not None and found.user_id == "ann"
+    prefix, key_id, _secret = token.split("_", 2)
+    assert keys.verify_cached(f"{prefix}_{key_id}_wrong") == (True, None)
+    clock.now += CACHE_SECONDS
+    assert keys.verify_cached(token) == (False, None)
+    assert len(queries) == 1
