@@ -27,6 +27,7 @@ from domain.business_calendar import BusinessCalendar
 from domain.months import month_bounds
 from domain.periods import Period, previous_month
 from projections.facts import FAR_FUTURE, money, percent
+from projections.payment_sums import daily_sums
 from projections.payments import (
     Assignments,
     acts_not_returned,
@@ -85,8 +86,10 @@ def payments_report(conn: Connection, *, period: Period, at: datetime, as_of: da
                     specialist_id: UUID | None = None, calendar: BusinessCalendar | None = None,
                     debtors_sort: str = "outstanding_desc", debtors_limit: int = 50,
                     debtors_after: tuple[Any, ...] | None = None,
-                    acts_limit: int = 50) -> dict[str, Any]:
-    """The report body (no HTTP here: the API and the console call this)."""
+                    acts_limit: int = 50, from_sums: bool = True) -> dict[str, Any]:
+    """The report body (no HTTP here: the API and the console call this). The payments come
+    from the sums kept by projections.payment_sums; `from_sums=False` computes them from the
+    payment facts instead (the reference the tests compare the sums with)."""
     frame = _frame(period, at, calendar)
     lines: dict[tuple[UUID | None, str], _Line] = {}
 
@@ -97,13 +100,20 @@ def payments_report(conn: Connection, *, period: Period, at: datetime, as_of: da
         for planned_for, plan in latest_plans(conn, month, as_of).items():
             line(planned_for, plan.currency).plans[month] = plan.amount
     since = min(period.start, frame.two_start)
-    paid = payments_known(conn, frame.moment, as_of, since=since) if at >= since else []
+    paid = (payments_known(conn, frame.moment, as_of, since=since)
+            if at >= since and not from_sums else [])
     owed = outstanding_invoices(conn, at, as_of)
     promised = promise_clients(conn, at=at, as_of=as_of, until=period.end)
     acts = acts_not_returned(conn, at, as_of)
     assigned = _assignments(conn, as_of, {p.client_id for p in paid} | {
         d["client_id"] for d in owed} | {a.client_id for a in acts})
 
+    if from_sums and at >= since:
+        for (spec, currency), days in daily_sums(conn, since=since, moment=frame.moment,
+                                                 as_of=as_of, zone=frame.zone).items():
+            ln = line(spec, currency)
+            for day, amount in days.items():
+                ln.per_day[day] = ln.per_day.get(day, Decimal(0)) + amount
     for pay in paid:
         day = pay.occurred_at.astimezone(frame.zone).date()
         ln = line(assigned.at(pay.client_id, pay.occurred_at), pay.currency)

@@ -8,11 +8,12 @@ from projections.card import ClientCard
 from projections.clients import ClientDirectory
 from projections.control_facts import ControlFacts
 from projections.history import ClientHistory
+from projections.payment_sums import PaymentSums
 from projections.payments import Payments
 from projections.personal import Personal
 from projections.promises import Promises
-from projections.reference import ReferenceData
 from projections.reception import Reception
+from projections.reference import ReferenceData
 from projections.segments import Segments
 from projections.situations import SituationFactsProjection
 from projections.surveys import ServiceSurveys
@@ -34,4 +35,5 @@ def all_projections(personal: Personal) -> list[Projection]:
         Promises(),
         Reception(),
         ReferenceData(),
+        PaymentSums(),
     ]
