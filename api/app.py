@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
-from api import errors, middleware, openapi
+from api import console, errors, middleware, openapi
 from api.deps import Services, WriteMarks
 from api.routers import health, v1_routers
 from consumers import dlq
@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         # Shared by every API process on PostgreSQL (several workers); in memory on SQLite.
         marks=WriteMarks(None if built.settings.is_sqlite else built.engine),
         head=built.store_position, read_store=notification_reader(built.app),
+        clock=built.clock, webhook_secrets=built.keyring.secrets("webhook"),
         readiness=lambda: _readiness(built),
         alerts=built.alerts, audit_verify=lambda: verify_store(built.app),
         export=lambda **kw: export_lines(built, **kw),
@@ -164,5 +165,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(health.router)
     for router in v1_routers():
         app.include_router(router, prefix="/v1")
+    console.mount(app)  # the web console at /console (not in the OpenAPI)
     app.openapi = openapi.customise(app)  # type: ignore[method-assign]
     return app

@@ -805,11 +805,20 @@ def ingest() -> None:
     run_ingest(_settings(kafka=True))
 
 
-@cli.command()
-def webhooks(replay: str = typer.Option(None, help="a subscriber to send again from --from"),
+webhooks_cli = typer.Typer(help="Webhook subscribers (docs/webhooks.md); alone: deliver",
+                           invoke_without_command=True)
+cli.add_typer(webhooks_cli, name="webhooks")
+
+
+@webhooks_cli.callback()
+def webhooks(ctx: typer.Context,
+             replay: str = typer.Option(None, help="a subscriber to send again from --from"),
              from_position: int = typer.Option(1, "--from", min=1, help="store position")
              ) -> None:
-    """Deliver events to the webhook subscribers until stopped (or re-send one from a position)."""
+    """Deliver events to the webhook subscribers until stopped (or re-send one from a position);
+    subcommands manage the subscribers."""
+    if ctx.invoked_subcommand is not None:
+        return
     from consumers.integrations_main import replay_webhooks, run_webhooks
 
     if replay is None:
@@ -821,6 +830,129 @@ def webhooks(replay: str = typer.Option(None, help="a subscriber to send again f
         console.print(f"[red]{error.args[0]}[/red]")
         raise typer.Exit(1) from None
     console.print(f"{replay} will get every wanted event from position {from_position} again")
+
+
+@contextmanager
+def _webhook_store() -> Iterator[tuple[Any, Any]]:
+    """(read-model engine, sealed secret store); subscriber errors end with one line, exit 1."""
+    from consumers import webhooks as hooks
+
+    container = _container()
+    try:
+        hooks.create(container.engine, container.keyring.secrets("webhook"))
+        yield container, container.keyring.secrets("webhook")
+    except hooks.SubscriberError as error:
+        _fail(f"webhooks: {error.field}", str(error), 1)
+    except (hooks.UnknownSubscriberError, KeyError) as error:
+        _fail("webhooks", str(error.args[0]), 1)
+    finally:
+        container.close()
+
+
+def _show_webhook(row: dict[str, Any]) -> None:
+    last = row["last_delivery"]
+    print(f"{row['name']}\t{row['url']}\ttypes={','.join(row['event_types']) or '*'}\t"
+          f"position={row['position']}\t"
+          f"last={'-' if last is None else last['position']}\tfailures={row['failures']}\t"
+          f"parked={row['parked']}")
+
+
+@webhooks_cli.command("add")
+def webhooks_add(name: str = typer.Argument(..., help="the subscriber's name"),
+                 url: str = typer.Option(..., help="http(s) URL the events are POSTed to"),
+                 event_type: list[str] = typer.Option(None, "--type", help="an event type "
+                                                      "(repeatable); none: every event"),
+                 start: int = typer.Option(None, min=0, help="deliver events after this store "
+                                           "position; default: from now on; 0: all history"),
+                 secret: str = typer.Option(None, envvar="CRM_WEBHOOK_SECRET", help=(
+                     "the signing secret (32+ characters); default: generated"))) -> None:
+    """Add a subscriber; prints its signing secret once (only a wrapped copy is stored)."""
+    from consumers import webhooks as hooks
+
+    with _webhook_store() as (container, secrets):
+        position = container.store_position() if start is None else start
+        _sub, shown = hooks.register(container.engine, name, url, secrets=secrets,
+                                     event_types=event_type or (), position=position,
+                                     secret=secret, clock=container.clock)
+        console.print(f"added {name} from position {position}; its signing secret (shown "
+                      "once):", highlight=False)
+        print(shown)
+
+
+@webhooks_cli.command("list")
+def webhooks_list(as_json: bool = typer.Option(False, "--json", help="JSON lines")) -> None:
+    """Each subscriber: URL, types, position, last delivery, failures, parked deliveries."""
+    from consumers import webhooks as hooks
+
+    with _webhook_store() as (container, _secrets):
+        for row in hooks.status(container.engine):
+            _print_json(row) if as_json else _show_webhook(row)
+
+
+@webhooks_cli.command("update")
+def webhooks_update(name: str = typer.Argument(..., help="the subscriber's name"),
+                    url: str = typer.Option(None, help="a new URL"),
+                    event_type: list[str] = typer.Option(None, "--type", help=(
+                        "the new event types (repeatable)")),
+                    all_types: bool = typer.Option(False, "--all-types",
+                                                   help="every event type"),
+                    position: int = typer.Option(None, min=0, help=(
+                        "move it: the next delivery is the first event after this position")),
+                    new_secret: bool = typer.Option(False, "--new-secret",
+                                                    help="generate a new secret (printed once)"),
+                    secret: str = typer.Option(None, envvar="CRM_WEBHOOK_SECRET",
+                                               help="set this secret (32+ characters)")
+                    ) -> None:
+    """Change a subscriber's URL, event types, position or secret."""
+    from consumers import webhooks as hooks
+
+    if new_secret and secret:
+        _fail("webhooks: secret", "give --secret or --new-secret, not both", 2)
+    with _webhook_store() as (container, secrets):
+        shown = hooks.new_secret() if new_secret else secret
+        types = [] if all_types else (event_type or None)
+        hooks.update_subscriber(container.engine, name, secrets=secrets, url=url,
+                                event_types=types, secret=shown, position=position)
+        _show_webhook(hooks.status(container.engine, name)[0])
+        if new_secret:
+            console.print("its new signing secret (shown once):", highlight=False)
+            print(shown)
+
+
+@webhooks_cli.command("remove")
+def webhooks_remove(name: str = typer.Argument(..., help="the subscriber's name")) -> None:
+    """Remove a subscriber, its secret, status and parked deliveries."""
+    from consumers import webhooks as hooks
+
+    with _webhook_store() as (container, secrets):
+        hooks.remove_subscriber(container.engine, name, secrets=secrets)
+        console.print(f"removed {name}")
+
+
+@webhooks_cli.command("ping")
+def webhooks_ping(name: str = typer.Argument(..., help="the subscriber's name")) -> None:
+    """Send a signed test delivery now."""
+    from consumers import webhooks as hooks
+
+    with _webhook_store() as (container, secrets):
+        outcome = hooks.ping(container.engine, name, secrets=secrets, clock=container.clock)
+    if not outcome["delivered"]:
+        _fail("ping failed", str(outcome["error"]), 1)
+    console.print(f"delivered the test event {outcome['event_id']}")
+
+
+@webhooks_cli.command("resend")
+def webhooks_resend(name: str = typer.Argument(..., help="the subscriber's name")) -> None:
+    """Send the subscriber's parked deliveries again now."""
+    from consumers import webhooks as hooks
+
+    with _webhook_store() as (container, secrets):
+        found = hooks.resend_parked(container.engine, name, secrets=secrets,
+                                    clock=container.clock)
+    console.print(f"resent: {len(found['resent'])}, still failing: "
+                  f"{len(found['still_failing'])}")
+    if found["still_failing"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

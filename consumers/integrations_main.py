@@ -38,7 +38,8 @@ def run_webhooks(settings: Settings, stop: threading.Event | None = None) -> Non
     container = build(settings, start_follower=False)
     stop = stop or stop_on_signals()
     try:
-        dispatcher = Dispatcher(container.engine, sealed_reader(container))
+        dispatcher = Dispatcher(container.engine, sealed_reader(container),
+                                secrets=container.keyring.secrets("webhook"))
         dispatcher.run(stop)
     finally:
         container.close()
@@ -47,7 +48,8 @@ def run_webhooks(settings: Settings, stop: threading.Event | None = None) -> Non
 def replay_webhooks(settings: Settings, subscriber: str, from_position: int) -> None:
     container = build(settings, start_follower=False)
     try:
-        Dispatcher(container.engine, sealed_reader(container))  # creates the tables if new
+        Dispatcher(container.engine, sealed_reader(container),  # creates the tables if new
+                   secrets=container.keyring.secrets("webhook"))
         replay(container.engine, subscriber, from_position)
     finally:
         container.close()

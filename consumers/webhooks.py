@@ -15,6 +15,13 @@ anything else (or no answer within the timeout) is retried after 1, 2, 4... s (c
 `retry.attempts` failures the event is parked in `webhook_parked` with the error and the
 subscriber moves on. `replay(engine, name, from_position)` sends everything from that position
 again, parked events included. Run one dispatcher process: two would both deliver.
+
+Subscribers are managed like any resource (admin routes `/v1/webhooks`, `crm webhooks
+add|list|update|remove`; docs/webhooks.md). The signing secret is never stored in clear: it is
+kept by a `SecretStore` (the keyring's, wrapped by the master key and re-wrapped by `crm keys
+rotate-master`); the `secret` column of `webhook_subscribers` stays empty (rows written by older
+versions are moved into the store by `create`). Each subscriber's last delivery and current run
+of failures are kept in `webhook_status`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import hashlib
 import hmac
 import http.client
 import logging
+import re
 import threading
 import time
 import urllib.error
@@ -30,7 +38,9 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from secrets import token_urlsafe
+from typing import Any, Protocol
+from uuid import uuid4
 
 import orjson
 from prometheus_client import Counter
@@ -44,6 +54,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
+    func,
     select,
     update,
 )
@@ -65,7 +77,7 @@ webhook_subscribers = Table(
     "webhook_subscribers", webhooks_metadata,
     Column("name", String(100), primary_key=True),
     Column("url", Text, nullable=False),
-    Column("secret", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # empty: secrets live in the SecretStore
     Column("event_types", Text, nullable=False),  # JSON list of event type names; [] = all
     Column("position", BigInteger, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
@@ -83,21 +95,73 @@ webhook_parked = Table(
     Column("parked_at", UtcDateTime, nullable=False),
 )
 
+webhook_status = Table(
+    "webhook_status", webhooks_metadata,
+    Column("subscriber", String(100), primary_key=True),
+    Column("delivered_position", BigInteger),
+    Column("delivered_event_id", String(36)),
+    Column("delivered_at", UtcDateTime),
+    Column("failures", Integer, nullable=False),  # failed attempts in a row (0 after a success)
+    Column("last_error", Text),
+    Column("last_error_at", UtcDateTime),
+)
+
 Reader = Callable[[int, int], Sequence[tuple[int, Any]]]
+MIN_SECRET = 32  # characters of a secret given by the caller
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class SecretStore(Protocol):
+    """Signing secrets by subscriber name, kept sealed (infra.crypto.SealedSecrets)."""
+
+    def put(self, name: str, secret: str) -> None: ...
+
+    def get(self, name: str) -> str | None: ...
+
+    def drop(self, name: str) -> None: ...
+
+
+class SubscriberError(ValueError):
+    """A subscriber's settings are not acceptable; `field` names the one at fault."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SubscriberExistsError(SubscriberError):
+    pass
+
+
+class UnknownSubscriberError(KeyError):
+    pass
 # (url, body, headers, timeout seconds) -> HTTP status; raises OSError (or an
 # http.client.HTTPException) when there is no usable answer.
 Transport = Callable[[str, bytes, dict[str, str], float], int]
 
 
-def create(engine: Engine) -> None:
+def create(engine: Engine, secrets: SecretStore | None = None) -> None:
+    """The tables; with `secrets`, also move any secret an older version kept in clear."""
     webhooks_metadata.create_all(engine)
+    if secrets is None:
+        return
+    moved = 0
+    with engine.begin() as conn:
+        for row in conn.execute(select(webhook_subscribers.c.name, webhook_subscribers.c.secret)
+                                .where(webhook_subscribers.c.secret != "")).all():
+            secrets.put(row.name, row.secret)
+            conn.execute(update(webhook_subscribers)
+                         .where(webhook_subscribers.c.name == row.name).values(secret=""))
+            moved += 1
+    scrub = getattr(secrets, "scrub", None)
+    if moved and scrub is not None:  # the overwritten clear values, out of the files too
+        scrub([webhook_subscribers.name])
 
 
 @dataclass(frozen=True)
 class Subscriber:
     name: str
     url: str
-    secret: str
     event_types: frozenset[str]  # empty: every event
     position: int
 
@@ -105,36 +169,150 @@ class Subscriber:
         return not self.event_types or event_type(event) in self.event_types
 
 
-def add_subscriber(engine: Engine, name: str, url: str, secret: str,
-                   event_types: Iterable[str] = (), *, position: int = 0,
-                   clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Subscriber:
-    """Add a subscriber that gets events after store `position` (0: the whole history); for an
-    existing name, update its URL, secret and types and keep its position (config in code can
-    call this at every start)."""
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"webhook URL must be http(s): {url!r}")
-    if len(secret) < 16:
-        raise ValueError("the webhook secret must have at least 16 characters")
+def new_secret() -> str:
+    """A signing secret: 32 random bytes, URL-safe base64 (43 characters)."""
+    return token_urlsafe(32)
+
+
+def _types(event_types: Iterable[str]) -> list[str]:
     names = sorted({type_name(t) if t.startswith("crm.") else t for t in event_types})
     unknown = [n for n in names if n not in EVENT_TYPES]
     if unknown:
-        raise ValueError(f"unknown event types: {unknown}")
-    create(engine)
+        raise SubscriberError(f"unknown event types: {unknown}", "event_types")
+    return names
+
+
+def _check(name: str | None, url: str | None, secret: str | None) -> None:
+    if name is not None and not re.fullmatch(NAME_PATTERN, name):
+        raise SubscriberError("a name of letters, digits, '.', '_' or '-' (at most 100)",
+                              "name")
+    if url is not None and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url):
+        raise SubscriberError(f"webhook URL must be http(s): {url!r}", "url")
+    if secret is not None and len(secret) < MIN_SECRET:
+        raise SubscriberError(f"the webhook secret must have at least {MIN_SECRET} characters",
+                              "secret")
+
+
+def add_subscriber(engine: Engine, name: str, url: str, secret: str,
+                   event_types: Iterable[str] = (), *, secrets: SecretStore, position: int = 0,
+                   clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Subscriber:
+    """Add a subscriber that gets events after store `position` (0: the whole history); for an
+    existing name, update its URL, secret and types and keep its position (config in code can
+    call this at every start). The secret goes to `secrets`, never to the table."""
+    _check(name, url, secret)
+    names = _types(event_types)
+    create(engine, secrets)
+    secrets.put(name, secret)
     with engine.begin() as conn:
-        upsert(conn, webhook_subscribers, {"name": name, "url": url, "secret": secret,
+        upsert(conn, webhook_subscribers, {"name": name, "url": url, "secret": "",
                                            "event_types": orjson.dumps(names).decode(),
                                            "position": position, "created_at": clock()},
                ["name"], replace=False)
         conn.execute(update(webhook_subscribers).where(webhook_subscribers.c.name == name)
-                     .values(url=url, secret=secret, event_types=orjson.dumps(names).decode()))
-    return next(s for s in subscribers(engine) if s.name == name)
+                     .values(url=url, secret="", event_types=orjson.dumps(names).decode()))
+    return subscriber(engine, name)
+
+
+def register(engine: Engine, name: str, url: str, *, secrets: SecretStore,
+             event_types: Iterable[str] = (), position: int = 0, secret: str | None = None,
+             clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> tuple[Subscriber, str]:
+    """A new subscriber (an existing name: SubscriberError naming `name`); returns it and its
+    secret, generated unless given."""
+    _check(name, url, secret)
+    create(engine, secrets)
+    if any(s.name == name for s in subscribers(engine)):
+        raise SubscriberExistsError(f"a webhook subscriber {name!r} exists already", "name")
+    secret = secret or new_secret()
+    return add_subscriber(engine, name, url, secret, event_types, secrets=secrets,
+                          position=position, clock=clock), secret
+
+
+def update_subscriber(engine: Engine, name: str, *, secrets: SecretStore,
+                      url: str | None = None, event_types: Iterable[str] | None = None,
+                      secret: str | None = None, position: int | None = None) -> Subscriber:
+    """Change what is given; a new `position` re-sends (or skips) from there, like replay."""
+    _check(None, url, secret)
+    current = subscriber(engine, name)
+    values: dict[str, Any] = {}
+    if url is not None:
+        values["url"] = url
+    if event_types is not None:
+        values["event_types"] = orjson.dumps(_types(event_types)).decode()
+    if secret is not None:
+        secrets.put(name, secret)
+    with engine.begin() as conn:
+        if values:
+            conn.execute(update(webhook_subscribers)
+                         .where(webhook_subscribers.c.name == name).values(**values))
+    if position is not None and position != current.position:
+        replay(engine, name, position + 1)
+    return subscriber(engine, name)
+
+
+def remove_subscriber(engine: Engine, name: str, *, secrets: SecretStore) -> None:
+    """Forget a subscriber: its position, status, parked deliveries and secret."""
+    subscriber(engine, name)
+    with engine.begin() as conn:
+        conn.execute(delete(webhook_parked).where(webhook_parked.c.subscriber == name))
+        conn.execute(delete(webhook_status).where(webhook_status.c.subscriber == name))
+        conn.execute(delete(webhook_subscribers).where(webhook_subscribers.c.name == name))
+    secrets.drop(name)
+
+
+def subscriber(engine: Engine, name: str) -> Subscriber:
+    found = next((s for s in subscribers(engine) if s.name == name), None)
+    if found is None:
+        raise UnknownSubscriberError(f"no webhook subscriber {name!r}")
+    return found
 
 
 def subscribers(engine: Engine) -> list[Subscriber]:
     with engine.connect() as conn:
         rows = conn.execute(select(webhook_subscribers).order_by(webhook_subscribers.c.name))
-        return [Subscriber(r.name, r.url, r.secret, frozenset(orjson.loads(r.event_types)),
-                           r.position) for r in rows]
+        return [Subscriber(r.name, r.url, frozenset(orjson.loads(r.event_types)), r.position)
+                for r in rows]
+
+
+def status(engine: Engine, name: str | None = None) -> list[dict[str, Any]]:
+    """Each subscriber's settings, position, last delivery, failures in a row and parked count
+    (never its secret)."""
+    create(engine)
+    s, st, p = webhook_subscribers, webhook_status, webhook_parked
+    parked_count = (select(p.c.subscriber, func.count().label("parked"))
+                    .where(p.c.status == "parked").group_by(p.c.subscriber).subquery())
+    query = (select(s.c.name, s.c.url, s.c.event_types, s.c.position, s.c.created_at,
+                    st.c.delivered_position, st.c.delivered_event_id, st.c.delivered_at,
+                    st.c.failures, st.c.last_error, st.c.last_error_at, parked_count.c.parked)
+             .outerjoin(st, st.c.subscriber == s.c.name)
+             .outerjoin(parked_count, parked_count.c.subscriber == s.c.name)
+             .order_by(s.c.name))
+    if name is not None:
+        query = query.where(s.c.name == name)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [{"name": r.name, "url": r.url, "event_types": orjson.loads(r.event_types),
+             "position": r.position, "created_at": r.created_at,
+             "last_delivery": None if r.delivered_position is None else {
+                 "position": r.delivered_position, "event_id": r.delivered_event_id,
+                 "at": r.delivered_at},
+             "failures": r.failures or 0, "last_error": r.last_error,
+             "last_error_at": r.last_error_at, "parked": r.parked or 0} for r in rows]
+
+
+def note_delivery(engine: Engine, name: str, *, position: int | None, event_id: str | None,
+                  at: datetime, error: str | None = None) -> None:
+    """Record an attempt's outcome in webhook_status (a success resets the failures)."""
+    with engine.begin() as conn:
+        upsert(conn, webhook_status, {"subscriber": name, "failures": 0}, ["subscriber"],
+               replace=False)
+        st = webhook_status
+        if error is None:
+            conn.execute(update(st).where(st.c.subscriber == name).values(
+                delivered_position=position, delivered_event_id=event_id, delivered_at=at,
+                failures=0))
+        else:
+            conn.execute(update(st).where(st.c.subscriber == name).values(
+                failures=st.c.failures + 1, last_error=error[:4000], last_error_at=at))
 
 
 def parked(engine: Engine, subscriber: str | None = None) -> list[dict[str, Any]]:
@@ -160,6 +338,79 @@ def replay(engine: Engine, subscriber: str, from_position: int) -> None:
         conn.execute(update(webhook_parked).where(
             webhook_parked.c.subscriber == subscriber,
             webhook_parked.c.position >= from_position).values(status="replayed"))
+
+
+def deliver(sub: Subscriber, secret: str, body: bytes, event_id: str, *,
+            transport: Transport, timeout: float, clock: Callable[[], datetime]) -> None:
+    """One signed POST of `body`; DeliveryError unless the receiver answers 2xx."""
+    timestamp = str(int(clock().timestamp()))
+    headers = {"Content-Type": "application/cloudevents+json; charset=utf-8",
+               "User-Agent": "crm-webhooks/1", "X-CRM-Event-Id": event_id,
+               "X-CRM-Timestamp": timestamp, "X-CRM-Signature": sign(secret, timestamp, body)}
+    try:
+        code = transport(sub.url, body, headers, timeout)
+    except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, garbled
+        DELIVERIES.labels(sub.name, "failed").inc()
+        raise DeliveryError(f"{type(error).__name__}: {error}") from error
+    if not 200 <= code < 300:
+        DELIVERIES.labels(sub.name, "failed").inc()
+        raise DeliveryError(f"HTTP {code}")
+    DELIVERIES.labels(sub.name, "delivered").inc()
+
+
+def ping(engine: Engine, name: str, *, secrets: SecretStore, transport: Transport | None = None,
+         timeout: float = 10.0,
+         clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, Any]:
+    """Send a signed test delivery (CloudEvent type `crm.webhook.ping.v1`) now; the outcome."""
+    sub = subscriber(engine, name)
+    event_id, now = str(uuid4()), clock()
+    body = orjson.dumps({"specversion": "1.0", "id": event_id, "source": "crm",
+                         "type": "crm.webhook.ping.v1", "subject": name,
+                         "time": now.isoformat(), "datacontenttype": "application/json",
+                         "data": {"subscriber": name}})
+    try:
+        deliver(sub, _secret_of(secrets, name), body, event_id,
+                transport=transport or urllib_post, timeout=timeout, clock=clock)
+    except DeliveryError as error:
+        return {"delivered": False, "event_id": event_id, "error": str(error)}
+    return {"delivered": True, "event_id": event_id, "error": None}
+
+
+def resend_parked(engine: Engine, name: str, *, secrets: SecretStore,
+                  transport: Transport | None = None, timeout: float = 10.0,
+                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+                  ) -> dict[str, Any]:
+    """Send every parked delivery of `name` again now, oldest first, as it was (same body and
+    event id, signed anew). Delivered ones are marked `resent`; the others stay parked with
+    the new error. The subscriber's position does not move."""
+    sub = subscriber(engine, name)
+    secret = _secret_of(secrets, name)
+    resent, failed = [], {}
+    for row in parked(engine, name):
+        try:
+            deliver(sub, secret, row["body"], row["event_id"],
+                    transport=transport or urllib_post, timeout=timeout, clock=clock)
+        except DeliveryError as error:
+            failed[row["position"]] = str(error)
+            with engine.begin() as conn:
+                conn.execute(update(webhook_parked).where(
+                    webhook_parked.c.subscriber == name,
+                    webhook_parked.c.position == row["position"]).values(
+                    error=str(error)[:4000], attempts=webhook_parked.c.attempts + 1))
+            continue
+        resent.append(row["position"])
+        with engine.begin() as conn:
+            conn.execute(update(webhook_parked).where(
+                webhook_parked.c.subscriber == name,
+                webhook_parked.c.position == row["position"]).values(status="resent"))
+    return {"resent": resent, "still_failing": failed}
+
+
+def _secret_of(secrets: SecretStore, name: str) -> str:
+    secret = secrets.get(name)
+    if secret is None:
+        raise UnknownSubscriberError(f"webhook subscriber {name!r} has no secret")
+    return secret
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -196,7 +447,8 @@ class _Failing:
 
 
 class Dispatcher:
-    def __init__(self, engine: Engine, reader: Reader, *, transport: Transport = urllib_post,
+    def __init__(self, engine: Engine, reader: Reader, *, secrets: SecretStore,
+                 transport: Transport = urllib_post,
                  retry: RetryPolicy | None = None, page_size: int = 500,
                  poll_seconds: float = 0.5, timeout: float = 10.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -211,7 +463,8 @@ class Dispatcher:
         self.last_error: str | None = None
         self._failing: dict[str, _Failing] = {}
         self._wake = threading.Event()
-        create(engine)
+        self.secrets = secrets
+        create(engine, secrets)
 
     def notify(self, *_saved: Any) -> None:
         """Wake the loop now (hooked to the application's saves when in the same process)."""
@@ -247,7 +500,7 @@ class Dispatcher:
             if is_published(event) and sub.wants(event):
                 body = encode(pos, event)
                 try:
-                    self._post(sub, body, event)
+                    self._post(sub, body, event, pos)
                 except DeliveryError as error:
                     if not self._park_if_exhausted(sub, pos, event, body, str(error), saved):
                         break  # try this event again after the back-off
@@ -262,23 +515,17 @@ class Dispatcher:
             self._save(sub.name, saved, position)
         return passed
 
-    def _post(self, sub: Subscriber, body: bytes, event: Any) -> None:
-        timestamp = str(int(self.clock().timestamp()))
-        headers = {"Content-Type": "application/cloudevents+json; charset=utf-8",
-                   "User-Agent": "crm-webhooks/1",
-                   "X-CRM-Event-Id": str(event_id_of(event.originator_id,
-                                                     event.originator_version)),
-                   "X-CRM-Timestamp": timestamp,
-                   "X-CRM-Signature": sign(sub.secret, timestamp, body)}
+    def _post(self, sub: Subscriber, body: bytes, event: Any, position: int) -> None:
+        event_id = str(event_id_of(event.originator_id, event.originator_version))
         try:
-            status = self.transport(sub.url, body, headers, self.timeout)
-        except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, garbled
-            DELIVERIES.labels(sub.name, "failed").inc()
-            raise DeliveryError(f"{type(error).__name__}: {error}") from error
-        if not 200 <= status < 300:
-            DELIVERIES.labels(sub.name, "failed").inc()
-            raise DeliveryError(f"HTTP {status}")
-        DELIVERIES.labels(sub.name, "delivered").inc()
+            deliver(sub, _secret_of(self.secrets, sub.name), body, event_id,
+                    transport=self.transport, timeout=self.timeout, clock=self.clock)
+        except (DeliveryError, UnknownSubscriberError) as error:
+            note_delivery(self.engine, sub.name, position=position, event_id=event_id,
+                          at=self.clock(), error=str(error))
+            raise DeliveryError(str(error)) from error
+        note_delivery(self.engine, sub.name, position=position, event_id=event_id,
+                      at=self.clock())
 
     def _park_if_exhausted(self, sub: Subscriber, position: int, event: Any, body: bytes,
                            error: str, saved: int) -> bool:

@@ -64,6 +64,14 @@ key_meta = Table(
     Column("name", String(40), primary_key=True),
     Column("value", String(200), nullable=False),
 )
+# Service secrets (webhook signing secrets), wrapped by the master key like the data keys and
+# re-wrapped with them (`crm keys rotate-master`); the additional data binds each to its place.
+sealed_secrets = Table(
+    "sealed_secrets", metadata,
+    Column("purpose", String(40), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+)
 
 # Built once: a rebuild fetches one key per client, and building the query each time cost more
 # than running it.
@@ -312,6 +320,13 @@ class Keyring:
                 count += 1
                 if progress:
                     progress(1)
+            for row in conn.execute(select(sealed_secrets)).all():
+                aad = _secret_aad(row.purpose, row.name)
+                secret = self._master.decrypt(row.wrapped[:12], row.wrapped[12:], aad)
+                nonce = os.urandom(12)
+                conn.execute(update(sealed_secrets).where(
+                    sealed_secrets.c.purpose == row.purpose, sealed_secrets.c.name == row.name)
+                    .values(wrapped=nonce + new.encrypt(nonce, secret, aad)))
             conn.execute(update(key_meta).where(key_meta.c.name == "check")
                          .values(value=_check_value(new_master)))
             nonce = os.urandom(12)
@@ -320,6 +335,33 @@ class Keyring:
                          .values(value=base64.b64encode(wrapped_search).decode()))
         self._master = new
         return count
+
+    def secrets(self, purpose: str) -> SealedSecrets:
+        """Secrets of one purpose (e.g. "webhook"), kept wrapped by the master key."""
+        return SealedSecrets(self, purpose)
+
+    def _put_secret(self, purpose: str, name: str, secret: str) -> None:
+        nonce = os.urandom(12)
+        wrapped = nonce + self._master.encrypt(nonce, secret.encode(), _secret_aad(purpose, name))
+        where = (sealed_secrets.c.purpose == purpose, sealed_secrets.c.name == name)
+        with self._engine.begin() as conn:
+            conn.execute(delete(sealed_secrets).where(*where))
+            conn.execute(insert(sealed_secrets).values(purpose=purpose, name=name,
+                                                       wrapped=wrapped))
+
+    def _get_secret(self, purpose: str, name: str) -> str | None:
+        with self._engine.connect() as conn:
+            wrapped = conn.execute(select(sealed_secrets.c.wrapped).where(
+                sealed_secrets.c.purpose == purpose, sealed_secrets.c.name == name)).scalar()
+        if wrapped is None:
+            return None
+        return self._master.decrypt(wrapped[:12], wrapped[12:],
+                                    _secret_aad(purpose, name)).decode()
+
+    def _drop_secret(self, purpose: str, name: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(sealed_secrets).where(sealed_secrets.c.purpose == purpose,
+                                                      sealed_secrets.c.name == name))
 
     def seal(self, client_id: UUID, where: str, value: Any) -> dict[str, Any]:
         return _seal(self.sealing_cipher(client_id), client_id.bytes + where.encode(), value)
@@ -375,6 +417,31 @@ class Keyring:
 
 
 @functools.lru_cache(maxsize=4096)
+def _secret_aad(purpose: str, name: str) -> bytes:
+    return f"crm secret v1/{purpose}/{name}".encode()
+
+
+class SealedSecrets:
+    """One purpose's secrets by name (consumers.webhooks.SecretStore)."""
+
+    def __init__(self, keyring: Keyring, purpose: str) -> None:
+        self._keyring = keyring
+        self.purpose = purpose
+
+    def put(self, name: str, secret: str) -> None:
+        self._keyring._put_secret(self.purpose, name, secret)
+
+    def get(self, name: str) -> str | None:
+        return self._keyring._get_secret(self.purpose, name)
+
+    def drop(self, name: str) -> None:
+        self._keyring._drop_secret(self.purpose, name)
+
+    def scrub(self, tables: list[str]) -> None:
+        """Make values overwritten in `tables` unrecoverable from the database files."""
+        scrub(self._keyring._engine, tables)
+
+
 def _aead(data_key: bytes) -> AESGCM:
     """The cipher object of a data key, for the recently used keys only."""
     return AESGCM(data_key)

@@ -23,7 +23,7 @@ from consumers.main import sealed_reader
 from consumers.webhooks import Dispatcher, add_subscriber, replay
 from tests.support import Api
 
-SECRET = "s3cret-for-the-receiver-only"
+SECRET = "s3cret-for-the-receiver-only-0123456789"
 
 
 @dataclass
@@ -91,6 +91,7 @@ def closed_port() -> int:
 
 def dispatcher_for(api: Api) -> Dispatcher:
     return Dispatcher(api.container.engine, sealed_reader(api.container), timeout=5.0,
+                      secrets=api.container.keyring.secrets("webhook"),
                       retry=RetryPolicy(attempts=4, first_delay=0.01, max_delay=0.04))
 
 
@@ -124,7 +125,8 @@ def test_subscribers_get_the_types_they_asked_for_signed_in_store_order_and_once
     _client, paid = client_with_payments(api, ["10.00", "20.00"])
     engine = api.container.engine
     add_subscriber(engine, "billing", receiver.url, SECRET, ["PaymentReceived",
-                                                             "crm.ContactLogged.v1"])
+                                                             "crm.ContactLogged.v1"],
+                   secrets=api.container.keyring.secrets("webhook"))
     first = dispatcher_for(api)
     dispatch_until(first, lambda: len(receiver.delivered()) == 3, "three deliveries")
     events = [r["event"] for r in receiver.delivered()]
@@ -153,9 +155,10 @@ def test_failures_back_off_then_park_and_a_replay_sends_from_the_position_again(
         any_api: Api, receiver: Receiver) -> None:
     api = any_api
     engine = api.container.engine
-    add_subscriber(engine, "billing", receiver.url, SECRET, ["PaymentReceived"])
+    secrets = api.container.keyring.secrets("webhook")
+    add_subscriber(engine, "billing", receiver.url, SECRET, ["PaymentReceived"], secrets=secrets)
     add_subscriber(engine, "gone", f"http://127.0.0.1:{closed_port()}/x", SECRET,
-                   ["PaymentReceived"])
+                   ["PaymentReceived"], secrets=secrets)
     # First payment: two failures, then accepted; second: four failures (the limit), parked.
     receiver.plan = [500, 503, 200, 500, 500, 500, 500]
     _client, paid = client_with_payments(api, ["10.00", "20.00", "30.00"])
