@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
 from domain.errors import InvalidValueError
 from projections.activity import (
@@ -44,7 +44,7 @@ from projections.activity import (
 from projections.clients import incomplete_clients
 from projections.control_facts import control_assignments, control_completeness, control_entries
 from projections.facts import happened, known
-from projections.payments import Assignments, assignments
+from projections.payments import assignments
 
 SECTIONS = ("overdue_planned_contacts", "late_data_entry", "card_completeness",
             "overdue_agreements", "work_without_feedback")
@@ -56,7 +56,6 @@ SORTS: dict[str, tuple[str, ...]] = {
     "overdue_agreements": ("due_at", "-due_at"),
     "work_without_feedback": ("completed_at", "-completed_at"),
 }
-MINE_CHUNK = 5_000  # client ids per IN (...) list of the specialist filter
 
 
 @dataclass(frozen=True)
@@ -110,25 +109,30 @@ def control_section(conn: Connection, section: str, *, at: datetime, as_of: date
 
 # -- the specialist filter ------------------------------------------------------------------------
 
-def _mine(conn: Connection, o: Options) -> list[UUID] | None:
-    """The clients whose specialist at `at` (as known at `as_of`) is the one asked for, in id
-    order (None: no filter). Only that specialist's candidates are read: the clients ever
-    assigned to them, with their whole assignment history."""
+def _mine(conn: Connection, o: Options) -> Any:
+    """The clients whose specialist at `at` (as known at `as_of`) is the one asked for, as a
+    subquery of client ids (None: no filter). Only that specialist's assignment rows are
+    candidates (by the index on specialist_id); one is the client's specialist at `at` when it
+    is the latest change that occurred by `at`, or, with none by then, the first change (a
+    client's specialist before its registration is the one it was registered with:
+    projections.payments.Assignments)."""
     if o.specialist_id is None:
         return None
-    t = control_assignments.c
-    candidates = (select(t.client_id).where(t.specialist_id == o.specialist_id,
-                                            known(t.recorded_at, o.as_of))
-                  .distinct())
-    found: dict[UUID, list[tuple[datetime, int, UUID | None]]] = {}
-    for row in conn.execute(select(t.client_id, t.occurred_at, t.version, t.specialist_id)
-                            .where(t.client_id.in_(candidates), known(t.recorded_at, o.as_of))):
-        found.setdefault(row.client_id, []).append(
-            (row.occurred_at, row.version, row.specialist_id))
-    for changes in found.values():
-        changes.sort(key=lambda c: (c[0], c[1]))
-    history = Assignments(found)
-    return sorted(c for c in found if history.at(c, o.at) == o.specialist_id)
+    t = control_assignments
+    r = t.alias("r")
+    other = t.alias("o")
+    known_other = and_(other.c.client_id == r.c.client_id, known(other.c.recorded_at, o.as_of))
+    later = or_(other.c.occurred_at > r.c.occurred_at,
+                and_(other.c.occurred_at == r.c.occurred_at, other.c.version > r.c.version))
+    earlier = or_(other.c.occurred_at < r.c.occurred_at,
+                  and_(other.c.occurred_at == r.c.occurred_at, other.c.version < r.c.version))
+    latest_by_at = and_(r.c.occurred_at <= o.at, ~exists().where(
+        known_other, other.c.occurred_at <= o.at, later))
+    first_before_any = and_(r.c.occurred_at > o.at, ~exists().where(
+        known_other, or_(other.c.occurred_at <= o.at, earlier)))
+    return (select(r.c.client_id)
+            .where(r.c.specialist_id == o.specialist_id, known(r.c.recorded_at, o.as_of),
+                   or_(latest_by_at, first_before_any)))
 
 
 # -- sections -------------------------------------------------------------------------------------
@@ -228,31 +232,21 @@ def _by_time(time: Any, key: Any) -> dict[str, tuple[_Key, ...]]:
             "-" + name: (_Key(time, "time", True), _Key(key, "uuid", True))}
 
 
-def _section(conn: Connection, name: str, o: Options, mine: list[UUID] | None, sort: str,
+def _section(conn: Connection, name: str, o: Options, mine: Any, sort: str,
              cursor: str | None, limit: int) -> dict[str, Any]:
     spec = _spec(name, o)
     keys = spec.orders[sort]
     after = _decode(cursor, keys, (name, sort)) if cursor else None
-    # The filter by client, in chunks of ids (bind limits); counts add up, pages merge.
-    if mine is None or spec.client is None:
-        parts: list[ColumnElement[bool]] = [spec.where]
-    elif not mine:
-        parts = [and_(spec.where, false())]
-    else:
-        parts = [and_(spec.where, spec.client.in_(mine[i:i + MINE_CHUNK]))
-                 for i in range(0, len(mine), MINE_CHUNK)]
-    count = 0
-    rows: list[Any] = []
+    where = spec.where
+    if mine is not None and spec.client is not None:
+        where = and_(where, spec.client.in_(mine))
     order = [k.column.desc() if k.descending else k.column for k in keys]
     labels = [f"k{i}" for i in range(len(keys))]
-    for where in parts:
-        count += int(conn.execute(select(func.count()).where(where)).scalar_one())
-        query = select(*spec.columns, *(k.column.label(n) for k, n in zip(keys, labels,
-                                                                          strict=True)))
-        query = query.where(where if after is None else and_(where, _after(keys, after)))
-        rows += conn.execute(query.order_by(*order).limit(limit + 1)).all()
-    if len(parts) > 1:
-        rows.sort(key=lambda r: _sortable([getattr(r, n) for n in labels], keys))
+    count = int(conn.execute(select(func.count()).where(where)).scalar_one())
+    query = select(*spec.columns, *(k.column.label(n) for k, n in zip(keys, labels,
+                                                                      strict=True)))
+    query = query.where(where if after is None else and_(where, _after(keys, after)))
+    rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return {"count": count, "items": [spec.item(r) for r in rows], "truncated": more,
@@ -269,29 +263,6 @@ def _after(keys: Sequence[_Key], values: Sequence[Any]) -> ColumnElement[bool]:
         beyond = key.column < values[i] if key.descending else key.column > values[i]
         clauses.append(and_(*same, beyond))
     return or_(*clauses)
-
-
-class _Reverse:
-    """A value sorting the other way (descending keys in a Python merge)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Reverse) -> bool:
-        return bool(other.value < self.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Reverse) and self.value == other.value
-
-
-def _sortable(values: Sequence[Any], keys: Sequence[_Key]) -> tuple[Any, ...]:
-    out = []
-    for value, key in zip(values, keys, strict=True):
-        plain = str(value) if key.kind == "uuid" else value
-        out.append(_Reverse(plain) if key.descending else plain)
-    return tuple(out)
 
 
 def _encode(where: tuple[str, str], values: Sequence[Any]) -> str:
