@@ -416,7 +416,6 @@ class Keyring:
         return [hashlib.blake2b(w.encode(), key=key, digest_size=16).digest() for w in words]
 
 
-@functools.lru_cache(maxsize=4096)
 def _secret_aad(purpose: str, name: str) -> bytes:
     return f"crm secret v1/{purpose}/{name}".encode()
 
@@ -442,6 +441,7 @@ class SealedSecrets:
         scrub(self._keyring._engine, tables)
 
 
+@functools.lru_cache(maxsize=4096)
 def _aead(data_key: bytes) -> AESGCM:
     """The cipher object of a data key, for the recently used keys only."""
     return AESGCM(data_key)
