@@ -226,9 +226,11 @@ def payments_known(conn: Connection, at: datetime, as_of: datetime | None, *,
 
 def outstanding_invoices(conn: Connection, at: datetime, as_of: datetime | None, *,
                          client_id: UUID | None = None,
-                         due_before: datetime | None = None) -> list[dict[str, Any]]:
+                         due_before: datetime | None = None,
+                         among: Any = None) -> list[dict[str, Any]]:
     """Invoices not fully paid by `at`: amount minus the payments referencing them (one
-    grouped query, exact in integer units)."""
+    grouped query, exact in integer units). `among`: a select of the invoice ids to look at
+    (projections.invoice_settlement.open_candidates), instead of every invoice."""
     i, p = invoices, payments
     paid = func.coalesce(func.sum(p.c.amount_units), 0)
     counted = and_(p.c.invoice_id == i.c.invoice_id, p.c.occurred_at <= at,
@@ -242,6 +244,8 @@ def outstanding_invoices(conn: Connection, at: datetime, as_of: datetime | None,
         query = query.where(i.c.client_id == client_id)
     if due_before is not None:
         query = query.where(i.c.due_at < due_before)
+    if among is not None:
+        query = query.where(i.c.invoice_id.in_(among))
     out = []
     for row in conn.execute(query.order_by(i.c.due_at, i.c.invoice_id)):
         balance = from_units(row.amount_units - int(row.paid))

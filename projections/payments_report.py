@@ -27,6 +27,7 @@ from domain.business_calendar import BusinessCalendar
 from domain.months import month_bounds
 from domain.periods import Period, previous_month
 from projections.facts import FAR_FUTURE, money, percent
+from projections.invoice_settlement import open_candidates
 from projections.payment_sums import daily_sums
 from projections.payments import (
     Assignments,
@@ -102,7 +103,8 @@ def payments_report(conn: Connection, *, period: Period, at: datetime, as_of: da
     since = min(period.start, frame.two_start)
     paid = (payments_known(conn, frame.moment, as_of, since=since)
             if at >= since and not from_sums else [])
-    owed = outstanding_invoices(conn, at, as_of)
+    owed = outstanding_invoices(conn, at, as_of,
+                                among=open_candidates(at, as_of) if from_sums else None)
     promised = promise_clients(conn, at=at, as_of=as_of, until=period.end)
     acts = acts_not_returned(conn, at, as_of)
     assigned = _assignments(conn, as_of, {p.client_id for p in paid} | {

@@ -8,6 +8,7 @@ from projections.card import ClientCard
 from projections.clients import ClientDirectory
 from projections.control_facts import ControlFacts
 from projections.history import ClientHistory
+from projections.invoice_settlement import InvoiceSettlement
 from projections.payment_sums import PaymentSums
 from projections.payments import Payments
 from projections.personal import Personal
@@ -36,4 +37,5 @@ def all_projections(personal: Personal) -> list[Projection]:
         Reception(),
         ReferenceData(),
         PaymentSums(),
+        InvoiceSettlement(),
     ]

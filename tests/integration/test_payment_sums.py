@@ -19,6 +19,7 @@ from infra.bootstrap import Container, build
 from infra.clock import ManualClock
 from infra.export import import_lines
 from infra.settings import Settings
+from projections.invoice_settlement import open_candidates, settle_invoices
 from projections.payment_sums import sum_hours, sum_moves
 from projections.payments import client_assignments, payment_plans
 from projections.payments_report import payments_report
@@ -158,3 +159,36 @@ def test_sums_equal_a_full_recomputation_at_20_random_moments_of_the_demo(
             body = both(conn, period, at, as_of, tz, specialist)
             shown += sum(len(ln["daily"]) for ln in body["specialists"])
         assert shown > 100  # the moments showed real curves, not empty reports
+
+
+def test_debtors_read_only_invoices_not_known_settled_and_stay_exact(
+        world: World, clock: ManualClock) -> None:
+    ann = world.specialist("Ann", at="2028-01-01")
+    acme = world.client("Acme", specialist=ann, at="2028-01-01")
+    beta = world.client("Beta", specialist=ann, at="2028-01-01")
+    clock.set(t("2028-02-10 09:00"))
+    inv = world.invoice(acme, "A-1", "100.00", issued="2028-01-05", due="2028-02-01")
+    paid = world.invoice(beta, "B-1", "50.00", issued="2028-01-05", due="2028-02-01")
+    world.pay(acme, "60.00", "2028-02-10 08:00", invoice=inv)
+    world.pay(beta, "50.00", "2028-02-10 08:00", invoice=paid)
+    clock.set(t("2028-03-20 09:00"))
+    world.pay(acme, "40.00", "2028-03-01 10:00", invoice=inv)  # entered on the 20th
+    with world.conn() as conn:
+        rows = {r.invoice_id: r for r in conn.execute(settle_invoices.select())}
+        assert (rows[inv].settled_at, rows[inv].settled_known_at) == (
+            t("2028-03-01 10:00"), t("2028-03-20 09:00"))
+        assert rows[paid].settled_at == t("2028-02-10 08:00")
+        # settled by `at` and known by `as_of`: not even a candidate
+        candidates = set(conn.execute(open_candidates(t("2028-03-25 00:00"), None)).scalars())
+        assert candidates == set()
+        at = t("2028-03-05 00:00")
+        assert both(conn, "2028-03", at, None)["debtors"]["total"] == 0
+        late = both(conn, "2028-03", at, t("2028-03-10 00:00"))["debtors"]
+        assert [(d["client_id"], d["outstanding"]) for d in late["items"]] == [
+            (str(acme), "40.00")]
+        # On 20 February the 40.00 had not occurred: settled after `at`, so looked at.
+        early = both(conn, "2028-03", t("2028-02-20 00:00"), None)["debtors"]
+        assert [d["outstanding"] for d in early["items"]] == ["40.00"]
+        feb = both(conn, "2028-02", t("2028-02-20 00:00"), None)
+        assert feb["debtors"]["total"] == 0  # due on 1 February: not before February
+        assert feb["totals"][0]["fact"] == "110.00"
