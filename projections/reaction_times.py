@@ -30,7 +30,6 @@ from domain.reaction import (
     figure,
     figure_evidence,
     lean_figures,
-    nearest_rank,
     timeline,
 )
 from projections.situations import (
@@ -307,6 +306,14 @@ def _item(m: Measured) -> _Item:
                  m.facts.kind, clocks)
 
 
+# The figures of stopped clocks, by everything they are computed from (opening, state, stop,
+# pauses, calendar and target): a pure function's results, so a hit is the figure `measure`
+# gives. Filled as reports read them; a stopped clock is measured once per rule version per
+# process, and later reports only look it up (issue 16.1). Bounded: cleared when full.
+_STOPPED_FIGURES: dict[tuple[Any, ...], tuple[int, int, str]] = {}
+_STOPPED_FIGURES_MAX = 500_000
+
+
 def _settled_items(conn: Connection, reference: Reference, policy: ReactionPolicy, *,
                    at: datetime, as_of: datetime, basis: str, targeted: set[str],
                    **filters: Any) -> list[_Item]:
@@ -332,15 +339,25 @@ def _settled_items(conn: Connection, reference: Reference, policy: ReactionPolic
                 continue
             summary = r.clocks[name]
             stop = summary["stop"]
-            stopped_at = None if stop is None else datetime.fromisoformat(stop[1])
             when = (datetime.fromisoformat(stop[2])
                     if basis == AS_MEASURED and stop is not None else as_of)
             calendar, target = pick(r.kind, name, when)
-            pauses = [(datetime.fromisoformat(a), None if b is None else datetime.fromisoformat(b))
-                      for a, b in summary["pauses"]]
-            wall, business, status = lean_figures(
-                r.opened_at, at if stopped_at is None else stopped_at, pauses, state, calendar,
-                target)
+            # A stopped clock's figures depend on its summary and rules alone, not on `at`.
+            key = (r.opened_at, state, tuple(stop), tuple(map(tuple, summary["pauses"])),
+                   calendar, target) if state == STOPPED and stop is not None else None
+            found = None if key is None else _STOPPED_FIGURES.get(key)
+            if found is None:
+                stopped_at = None if stop is None else datetime.fromisoformat(stop[1])
+                pauses = [(datetime.fromisoformat(a),
+                           None if b is None else datetime.fromisoformat(b))
+                          for a, b in summary["pauses"]]
+                found = lean_figures(r.opened_at, at if stopped_at is None else stopped_at,
+                                     pauses, state, calendar, target)
+                if key is not None:
+                    if len(_STOPPED_FIGURES) >= _STOPPED_FIGURES_MAX:
+                        _STOPPED_FIGURES.clear()
+                    _STOPPED_FIGURES[key] = found
+            wall, business, status = found
             clocks[name] = _Clock(state, wall, business, target is not None,
                                   status == "breached", r.opened_event_id,
                                   None if stop is None else UUID(stop[0]))
@@ -402,22 +419,25 @@ def _clock_stats(items: Sequence[_Item], quiet: int, name: str, ids_limit: int |
     figs = [(i, i.clocks[name]) for i in items]
     stopped = [(i, c) for i, c in figs if c.state == STOPPED]
 
-    def pick(percent: int, attr: str) -> dict[str, Any] | None:
-        found = nearest_rank(stopped, percent, key=lambda ic: (getattr(ic[1], attr), ic[0].key))
-        if found is None:
-            return None
-        i, c = found
-        return {"seconds": getattr(c, attr), "situation_id": i.situation_id,
-                "start_event_id": c.start_event_id, "stop_event_id": c.stop_event_id}
+    def picks(attr: str) -> dict[str, Any]:
+        # Nearest rank (domain.reaction.nearest_rank) of both percentiles from one sort.
+        ordered = sorted([(getattr(c, attr), i.key, n) for n, (i, c) in enumerate(stopped)])
+        out: dict[str, Any] = {}
+        for label, percent in (("median", 50), ("p90", 90)):
+            if not ordered:
+                out[label] = None
+                continue
+            i, c = stopped[ordered[max(1, -(-percent * len(ordered) // 100)) - 1][2]]
+            out[label] = {"seconds": getattr(c, attr), "situation_id": i.situation_id,
+                          "start_event_id": c.start_event_id, "stop_event_id": c.stop_event_id}
+        return out
 
     with_target = [(i, c) for i, c in figs if c.has_target]
     decided = [(i, c) for i, c in with_target if c.breached or c.state == STOPPED]
     breached = [i.key for i, c in decided if c.breached]
     return {
         "stopped": len(stopped), "not_stopped": len(figs) - len(stopped) + quiet,
-        "wall_seconds": {"median": pick(50, "wall_seconds"), "p90": pick(90, "wall_seconds")},
-        "business_seconds": {"median": pick(50, "business_seconds"),
-                             "p90": pick(90, "business_seconds")},
+        "wall_seconds": picks("wall_seconds"), "business_seconds": picks("business_seconds"),
         "with_target": len(with_target), "decided": len(decided), "breached": len(breached),
         "breach_rate": round(len(breached) / len(decided), 4) if decided else None,
         "breached_situation_ids": _ids(breached, len(breached), ids_limit, cut),
