@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.consistency import SESSION_READ, MinPosition, wait_until
 from api.deps import PersonalReader, ServicesDep, reveal
+from api.responses import JsonBody
 from api.routers.clients import existed
 from api.routers.read_params import AsOf, At, moments, zone
 from api.schemas import PROBLEM_RESPONSES, ClientBrief, ClientList, described
@@ -63,7 +64,7 @@ def clients(request: Request, svc: ServicesDep, _who: PersonalReader,
 def client_brief(request: Request, client_id: UUID, purpose: BriefPurpose,
                  svc: ServicesDep, _who: PersonalReader, at: At = None, as_of: AsOf = None,
                  planned_contact_id: UUID | None = None,
-                 min_position: MinPosition = None) -> dict[str, Any]:
+                 min_position: MinPosition = None) -> JsonBody:
     """What a contact of this purpose needs to know about the client, and nothing more."""
     wait_until(svc, min_position, _who)
     at_, as_of_ = moments(request, at, as_of)
@@ -72,4 +73,4 @@ def client_brief(request: Request, client_id: UUID, purpose: BriefPurpose,
                       planned_contact_id=planned_contact_id)
         found = existed(conn, client_id, found, at=at_ if at is not None else None,
                         as_of=as_of_)
-    return reveal(svc, opened(svc.personal, found))  # type: ignore[no-any-return]
+    return JsonBody(reveal(svc, opened(svc.personal, found)))

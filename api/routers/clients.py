@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from api.consistency import SESSION_READ, MinPosition, wait_until
 from api.deps import PersonalReader, ServicesDep, reveal
 from api.errors import NotYet
+from api.responses import JsonBody
 from api.routers.read_params import AsOf, At, Moment, moments, resolve
 from api.schemas import (
     PROBLEM_RESPONSES,
@@ -37,14 +38,14 @@ router = APIRouter(tags=["clients"], responses=PROBLEM_RESPONSES)
             dependencies=[SESSION_READ], **described(ClientCard))
 def client_card(request: Request, client_id: UUID, svc: ServicesDep, _who: PersonalReader,
                 at: At = None, as_of: AsOf = None,
-                min_position: MinPosition = None) -> dict[str, Any]:
+                min_position: MinPosition = None) -> JsonBody:
     """The full client card (§5) at `at` as known at `as_of` (see projections.client_views)."""
     wait_until(svc, min_position, _who)
     at_, as_of_ = moments(request, at, as_of)
     with svc.engine.connect() as conn:
         found = existed(conn, client_id, full_card(conn, client_id, at=at_, as_of=as_of_),
                         at=at_ if at is not None else None, as_of=as_of_)
-    return reveal(svc, opened(svc.personal, found))  # type: ignore[no-any-return]
+    return JsonBody(reveal(svc, opened(svc.personal, found)))
 
 
 def existed(conn: Any, client_id: UUID, found: dict[str, Any] | None, *, at: datetime | None,
