@@ -28,7 +28,8 @@ CREATED_ID = {"clients": "client_id", "contact-persons": "person_id",
               "situations": "situation_id", "invoices": "invoice_id",
               "specialists": "specialist_id"}
 # Ids a create's answer names in `links` (a complaint always opens a situation).
-LINKED_IDS = {"register_complaint": {"situation_id": "$response.body#/links/situation_id"}}
+LINKED_IDS = {"register_complaint": {"situation_id": "$response.body#/links/situation_id"},
+              "add_webhook": {"name": "$response.body#/name"}}
 # Reads of a client, linked from every create naming the client (in its path or body).
 CLIENT_READS = ("get_client_card", "list_client_events", "get_client_brief")
 
