@@ -167,6 +167,38 @@ def list_situations(conn: Connection, policy: ReactionPolicy, *, at: datetime,
     return found, (last.opened_at, last.situation_id) if more and last else None
 
 
+def breached_situations(conn: Connection, policy: ReactionPolicy, *, at: datetime,
+                        as_of: datetime, specialist: UUID | None = None,
+                        limit: int = 100) -> tuple[int, list[Measured], tuple[datetime, UUID] |
+                                                   None]:
+    """Situations with a clock past its SLA target at `at` (as_measured, as list_situations
+    with breached=True): how many, the first `limit` in (opened_at, id) order, measured in
+    full, and the key after which the list continues (None: no more). Only situations of a
+    kind with an SLA target known at `as_of` can be breached; of those, the settled ones are
+    judged from their stored clock summaries (and the memo of stopped clocks' figures), the
+    others from their events, as the reaction-times report does."""
+    reference = load_reference(conn, as_of)
+    targeted = {k for k, versions in reference.targets.items() if versions}
+    if not targeted:
+        return 0, [], None
+    found: list[tuple[datetime, UUID]] = []
+    for kind in sorted(targeted):
+        for facts in load_situations(conn, as_of=as_of, at=at, settled=False, kind=kind,
+                                     specialist=specialist):
+            m = measure(facts, reference, policy, at=at, as_of=as_of, detail=False)
+            if m is not None and m.breached:
+                found.append((facts.opened_at, facts.situation_id))
+        found += [(i.opened_at, i.situation_id) for i in _settled_items(
+            conn, reference, policy, at=at, as_of=as_of, basis=AS_MEASURED, targeted=targeted,
+            kind=kind, specialist=specialist) if i.breached]
+    found.sort()
+    first = [situation_id for _opened, situation_id in found[:limit]]
+    measured = [measure(f, reference, policy, at=at, as_of=as_of)
+                for f in load_situations(conn, as_of=as_of, ids=first)]
+    page = [m for m in measured if m is not None]
+    return len(found), page, found[limit - 1] if len(found) > limit else None
+
+
 def evidence(conn: Connection, policy: ReactionPolicy, situation_id: UUID, *, at: datetime,
              as_of: datetime, basis: str = AS_MEASURED) -> dict[str, Any] | None:
     """The events that start, stop and pause each clock, the calendar and target versions
@@ -293,6 +325,11 @@ class _Item:
     specialist_id: UUID | None
     kind: str
     clocks: dict[str, _Clock]
+    opened_at: datetime
+
+    @property
+    def breached(self) -> bool:
+        return any(c.breached for c in self.clocks.values())
 
 
 def _item(m: Measured) -> _Item:
@@ -303,7 +340,7 @@ def _item(m: Measured) -> _Item:
                               f.target is not None, f.breached, f.clock.start.event.event_id,
                               None if stop is None else stop.event.event_id)
     return _Item(m.facts.situation_id, str(m.facts.situation_id), m.facts.specialist_id,
-                 m.facts.kind, clocks)
+                 m.facts.kind, clocks, m.facts.opened_at)
 
 
 # The figures of stopped clocks, by everything they are computed from (opening, state, stop,
@@ -362,7 +399,7 @@ def _settled_items(conn: Connection, reference: Reference, policy: ReactionPolic
                                   status == "breached", r.opened_event_id,
                                   None if stop is None else UUID(stop[0]))
         items.append(_Item(r.situation_id, str(r.situation_id), r.specialist_id, r.kind,
-                           clocks))
+                           clocks, r.opened_at))
     return items
 
 

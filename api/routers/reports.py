@@ -9,9 +9,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection
 
-from api.deps import READ_REPORTS, Principal, ServicesDep, require
 from api.consistency import SESSION_READ, MinPosition, wait_until
+from api.deps import READ_REPORTS, Principal, ServicesDep, require
 from api.routers.read_params import AsOf, At, moments, zone
+from api.routers.situations import _cursor_out as situations_cursor
 from api.schemas import (
     PROBLEM_RESPONSES,
     ControlSectionPage,
@@ -26,17 +27,18 @@ from projections.controls import SECTIONS, SORTS, control_section, controls_repo
 from projections.payments_debts import decode_cursor
 from projections.payments_report import payments_report, report_calendar
 from projections.promises import promise_keeping
-from projections.reaction_times import list_situations, summary
+from projections.reaction_times import breached_situations, summary
 
 router = APIRouter(tags=["reports"], responses=PROBLEM_RESPONSES, dependencies=[SESSION_READ])
 
 ReportReader = Annotated[Principal, Depends(require(*READ_REPORTS))]
 Period = Annotated[str | None, Query(
-    pattern=r"^\d{4}-((0[1-9]|1[0-2])|Q[1-4])$", examples=["2026-11", "2026-Q4"],
+    pattern=r"^(19\d\d|[2-8]\d\d\d)-((0[1-9]|1[0-2])|Q[1-4])$",
+    examples=["2026-11", "2026-Q4"],
     description="Calendar month YYYY-MM or quarter YYYY-Qn in the zone `tz`; default the month "
                 "`at` falls in.")]
 Month = Annotated[str | None, Query(
-    pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"],
+    pattern=r"^(19\d\d|[2-8]\d\d\d)-(0[1-9]|1[0-2])$", examples=["2026-11"],
     description="Alias of `period` for a month (the parameter's earlier name).")]
 DebtorSort = Literal["outstanding_desc", "outstanding_asc", "oldest_due", "client"]
 
@@ -123,13 +125,14 @@ def controls(request: Request, svc: ServicesDep, _who: ReportReader, at: At = No
                                  late_entry_hours=late_entry_hours,
                                  period=timedelta(days=late_entry_days),
                                  feedback_days=feedback_days, limit=limit)
-        if svc.alerts is not None:
-            breached, _next = list_situations(conn, svc.alerts.policy, at=at_,
-                                              as_of=as_of_ or at_, breached=True,
-                                              specialist=specialist, limit=limit)
+        if svc.alerts is not None:  # exact count; the rest: /v1/situations?breached=true
+            count, first, more = breached_situations(conn, svc.alerts.policy, at=at_,
+                                                     as_of=as_of_ or at_,
+                                                     specialist=specialist, limit=limit)
             report["reaction_time_breaches"] = {
-                "count": len(breached),
-                "items": [summary(m) for m in breached]}
+                "count": count, "items": [summary(m) for m in first],
+                "truncated": more is not None, "sort": "opened_at",
+                "next_cursor": situations_cursor(more)}
         report["promise_keeping"] = promise_keeping(
             conn, at=at_, as_of=as_of_, tz=zone(request, tz), months=promise_months,
             specialist_id=specialist)

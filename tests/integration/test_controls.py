@@ -202,6 +202,7 @@ def test_controls_list_reaction_time_breaches(api: Api) -> None:
                     params={"min_position": api.store_position()}, as_="analyst")
     breaches = report["reaction_time_breaches"]
     assert breaches["count"] == 1
+    assert (breaches["truncated"], breaches["next_cursor"]) == (False, None)
     assert breaches["items"][0]["situation_id"] == late["links"]["situation_id"]
 
 

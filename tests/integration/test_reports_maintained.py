@@ -19,7 +19,12 @@ from infra.bootstrap import Container, build
 from infra.export import import_lines
 from infra.settings import Settings
 from projections import reaction_times
-from projections.reaction_times import reaction_report
+from projections.reaction_times import (
+    breached_situations,
+    list_situations,
+    reaction_report,
+    summary,
+)
 from projections.segment_report import segments_report
 from projections.situations import clock_rows, situation_rows
 from tests.support import fresh_pg_database
@@ -102,3 +107,27 @@ def test_segments_in_sql_equal_classifying_every_client_at_20_random_moments(
                                        "limit": 1000}
             assert segments_report(conn, **options) == segments_report(conn, in_sql=False,
                                                                        **options), options
+
+
+def test_controls_breaches_equal_the_situation_list_at_20_random_moments(
+        demo: Container) -> None:
+    assert demo.alerts is not None
+    policy = demo.alerts.policy
+    rng = random.Random(164)
+    with demo.engine.connect() as conn:
+        specialists = sorted({s for s in conn.execute(select(situation_rows.c.specialist_id))
+                              .scalars() if s is not None}, key=str)
+        seen = 0
+        for at, as_of in _moments(demo, 20, 164):
+            specialist = rng.choice([None, None, *specialists])
+            every, _next = list_situations(conn, policy, at=at, as_of=as_of, breached=True,
+                                           specialist=specialist, limit=10 ** 6)
+            for limit in (3, 10 ** 6):
+                count, page, more = breached_situations(conn, policy, at=at, as_of=as_of,
+                                                        specialist=specialist, limit=limit)
+                assert count == len(every)
+                assert [summary(m) for m in page] == [summary(m) for m in every[:limit]]
+                last = every[limit - 1].facts if len(every) > limit else None
+                assert more == (None if last is None else (last.opened_at, last.situation_id))
+            seen += len(every)
+    assert seen > 0
