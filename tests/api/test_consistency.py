@@ -161,3 +161,23 @@ def test_write_then_read_from_several_threads_through_kafka(
             assert built.follower.running is False  # the API applied nothing itself
     finally:
         built.close()
+
+
+# Reads that are not of the read models' client data: the store itself (events, audit), static
+# documents, admin state, the alert stream, health.
+NOT_READ_MODELS = ("/healthz", "/readyz", "/metrics", "/v1/audit/", "/v1/schemas",
+                   "/v1/admin/", "/v1/webhooks", "/v1/alerts/stream",
+                   "/v1/clients/{client_id}/events")
+
+
+def test_every_read_of_the_read_models_offers_the_consistency_choice(api: Api) -> None:
+    """A read route added later gets session consistency by joining a read router (or
+    `dependencies=[SESSION_READ]`); this names any that did not."""
+    spec = api.client.app.openapi()
+    lacking = [path for path, methods in spec["paths"].items() if "get" in methods
+               and not path.startswith(NOT_READ_MODELS)
+               and "consistency" not in {p["name"] for p in methods["get"].get("parameters", ())}]
+    assert lacking == []
+    reads = [path for path, methods in spec["paths"].items() if "get" in methods
+             and not path.startswith(NOT_READ_MODELS)]
+    assert len(reads) >= 10
