@@ -15,6 +15,7 @@ from projections.personal import Personal
 from projections.promises import Promises
 from projections.reception import Reception
 from projections.reference import ReferenceData
+from projections.satisfaction_tallies import SatisfactionTallies
 from projections.segments import Segments
 from projections.situations import SituationFactsProjection
 from projections.surveys import ServiceSurveys
@@ -38,4 +39,5 @@ def all_projections(personal: Personal) -> list[Projection]:
         ReferenceData(),
         PaymentSums(),
         InvoiceSettlement(),
+        SatisfactionTallies(),
     ]

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Select, case, func, literal, select
 from domain.months import month_bounds, month_of
 from projections.base import UtcDateTime
 from projections.report_time import percent
+from projections.satisfaction_tallies import Counts, tallied
 from projections.segment_report import SEGMENTS, segment_members
 from projections.surveys import assignments, complaints, survey_questions, surveys
 
@@ -70,12 +71,15 @@ class _Tally:
 def satisfaction_report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
                         start: datetime | None = None, end: datetime | None = None,
                         specialist: UUID | None = None, in_sql: bool = True,
-                        segment: str | None = None,
-                        by_segment: bool = False) -> dict[str, Any]:
+                        segment: str | None = None, by_segment: bool = False,
+                        from_tallies: bool = True) -> dict[str, Any]:
     """The report (see the module docstring). Without a specialist or segment, complaints are
     counted per stage and local month in SQL (`in_sql`; False counts them row by row in
     Python, the reference the tests compare with). `segment` keeps the clients in that segment
-    at `at` (projections.segment_report); `by_segment` adds the figures per segment."""
+    at `at` (projections.segment_report); `by_segment` adds the figures per segment. Without a
+    segment the counts come from the tallies kept by projections.satisfaction_tallies;
+    `from_tallies=False` counts the surveys one by one (the reference the tests compare
+    with)."""
     segment_of = (_segments(conn, at=at, as_of=as_of, tz=tz)
                   if segment is not None or by_segment else None)
     if segment is not None:
@@ -87,7 +91,8 @@ def satisfaction_report(conn: Connection, *, at: datetime, as_of: datetime, tz: 
                          keep=lambda client_id: client_id in kept)
     else:
         report = _report(conn, at=at, as_of=as_of, tz=tz, start=start, end=end,
-                         specialist=specialist, in_sql=in_sql, keep=None)
+                         specialist=specialist, in_sql=in_sql, keep=None,
+                         from_tallies=from_tallies)
     if by_segment:
         assert segment_of is not None
         groups = segment_of
@@ -117,7 +122,8 @@ def _segments(conn: Connection, *, at: datetime, as_of: datetime,
 
 def _report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
             start: datetime | None, end: datetime | None, specialist: UUID | None,
-            in_sql: bool, keep: Callable[[UUID], bool] | None) -> dict[str, Any]:
+            in_sql: bool, keep: Callable[[UUID], bool] | None,
+            from_tallies: bool = True) -> dict[str, Any]:
     ended = select(surveys.c.client_id, surveys.c.template_id, surveys.c.template_version,
                    surveys.c.outcome, surveys.c.completed_at, surveys.c.final_ticks).where(
         surveys.c.outcome.is_not(None), surveys.c.completed_at <= at,
@@ -130,10 +136,18 @@ def _report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
     if end is not None:
         ended = ended.where(surveys.c.completed_at < end)
         filed = filed.where(complaints.c.occurred_at < end)
-    assigned = _specialist_lookup(conn, as_of) if specialist is not None else None
     asked = {(str(r.template_id), r.template_version): r.questions
              for r in conn.execute(select(survey_questions))}
     months: dict[str, _Tally] = defaultdict(_Tally)
+    if keep is None and from_tallies:
+        counted = tallied(conn, at=at, as_of=as_of, tz=tz, start=start, end=end,
+                          specialist=specialist, asked=asked)
+        for month, counts in counted.items():
+            tally = _from_counts(counts, asked)
+            if tally.attempted or sum(tally.complaints.values()):
+                months[month] = tally
+        return _whole(months, asked)
+    assigned = _specialist_lookup(conn, as_of) if specialist is not None else None
     for row in conn.execute(ended):
         if keep is not None and not keep(row.client_id):
             continue
@@ -149,12 +163,42 @@ def _report(conn: Connection, *, at: datetime, as_of: datetime, tz: str,
             if assigned is None or assigned(complaint.client_id,
                                             complaint.occurred_at) == specialist:
                 months[month_of(complaint.occurred_at, tz)].complaints[complaint.stage] += 1
+    return _whole(months, asked)
+
+
+def _whole(months: dict[str, _Tally], asked: dict[tuple[str, int], Any]) -> dict[str, Any]:
     total = _Tally()
     for tally in months.values():
         total.add(tally)
     return {**_figures(total, asked),
             "months": [{"month": month, **_figures(months[month], asked)}
                        for month in sorted(months)]}
+
+
+def _from_counts(counts: Counts, asked: dict[tuple[str, int], Any]) -> _Tally:
+    """A month's tally from signed counts (projections.satisfaction_tallies): questions and
+    stages from the versions with completed surveys, like `_count_survey` one by one."""
+    tally = _Tally()
+    for (template_id, version), (attempted, completed, fully, satisfied) in sorted(
+            counts.versions.items()):
+        tally.attempted += attempted
+        tally.completed += completed
+        tally.fully += fully
+        if completed <= 0:
+            continue
+        for question in asked[(template_id, version)]:
+            ticked = satisfied.get(question["id"], 0)
+            entry = tally.questions.setdefault((template_id, question["id"]), [0, 0, 0])
+            entry[0] += ticked
+            entry[1] += completed
+            entry[2] = max(entry[2], version)
+            shares = tally.stages.setdefault(question["stage"], [0, 0])
+            shares[0] += ticked
+            shares[1] += completed
+    for stage, n in counts.complaints.items():
+        if n:
+            tally.complaints[stage] += n
+    return tally
 
 
 def _complaints_by_month(conn: Connection, filed: Select[Any],
