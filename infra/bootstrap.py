@@ -21,6 +21,7 @@ from infra.audit import signing_key
 from infra.clock import system_clock
 from infra.crypto import (
     Keyring,
+    KeyStoreMissing,
     MasterKeyError,
     PersonalDataMapper,
     new_master_key,
@@ -80,6 +81,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] = system_clock,
         app = CrmApplication(store_env(settings), clock=clock, new_id=new_id,
                              mapper_wrapper=lambda inner: PersonalDataMapper(inner, keyring))
         app.position_of = position_lookup(app)
+        _refuse_lost_keys(settings, keyring, app)
         app.before_save = lambda events: keyring.ensure_keys(_sealed_for(events))
         keys = KeyStore(engine)
         if settings.bootstrap_admin_key and not keys.has_admin():
@@ -118,6 +120,24 @@ def _sealed_for(events: list[object]) -> set[UUID]:
                                             or getattr(kind, "PERSONAL_KEYS", None)):
             found.add(client_id)
     return found
+
+
+def _refuse_lost_keys(settings: Settings, keyring: Keyring, app: CrmApplication) -> None:
+    """A key store made by this start beside an event store that already holds events means
+    the client data keys that sealed those events are elsewhere (on SQLite they live in the
+    read-model file, which looks disposable but is not). Going on would make new keys for the
+    next writes and leave every earlier sealed value unreadable; refuse, and keep refusing."""
+    held = max_position(app)
+    if not keyring.made_now or not held or settings.accept_new_key_store:
+        return
+    keyring.undo_new_store()
+    where = (f"{read_model_url(settings).removeprefix('sqlite:///')}" if settings.is_sqlite
+             else "the key tables (client_keys, key_meta) of the database")
+    raise KeyStoreMissing(
+        f"the event store holds events (up to position {held}) but the key store is new: the "
+        f"client data keys are kept in {where}, which is missing or was replaced. Restore "
+        "it from the backup taken with the event store; only if the keys are lost for good, "
+        "start with CRM_ACCEPT_NEW_KEY_STORE=true (personal data sealed before stays unreadable)")
 
 
 def _shred_erased(keyring: Keyring, events: list[object]) -> None:

@@ -92,6 +92,11 @@ class MasterKeyError(Exception):
     """The master key is missing, malformed, or not the one the data keys were wrapped with."""
 
 
+class KeyStoreMissing(MasterKeyError):
+    """The key store is new while the event store already holds events: the client data keys
+    that sealed them are elsewhere (a deleted or replaced read-model database)."""
+
+
 def parse_master_key(value: str) -> bytes:
     try:
         key = base64.b64decode(value, validate=True)
@@ -131,12 +136,23 @@ class Keyring:
         check = _check_value(master)
         with self._engine.begin() as conn:
             row = conn.execute(select(key_meta.c.value).where(key_meta.c.name == "check")).first()
+            # True when this start made the key store: build() refuses it beside a store that
+            # already holds events (their data keys would be lost): bootstrap._refuse_lost_keys.
+            self.made_now = row is None
             if row is None:
                 conn.execute(insert(key_meta).values(name="check", value=check))
             elif not hmac.compare_digest(row.value, check):
                 raise MasterKeyError("CRM_MASTER_KEY is not the master key the client data keys "
                                      "were wrapped with; refusing to start")
             self._search = self._search_key(conn)
+
+    def undo_new_store(self) -> None:
+        """Take back the key store this start made (the check value and search key), so the
+        next start refuses again until the right database is back or the loss is accepted."""
+        with self._engine.begin() as conn:
+            conn.execute(key_meta.delete())
+            conn.execute(client_keys.delete())
+        self.made_now = False
 
     def wrapped_search_key(self) -> bytes:
         """The search-index key as kept (wrapped by the master key), for a full export."""

@@ -38,6 +38,7 @@ EXAMPLES: dict[str, str] = {
     "max_body_bytes": "1048576",
     "rate_limit_per_minute": "1200 (0 turns it off)",
     "cors_origins": "https://app.example.com,https://admin.example.com",
+    "accept_new_key_store": "false (true only once the data keys are known lost for good)",
 }
 # Never echoed back in a message.
 SECRETS = frozenset({"bootstrap_admin_key", "master_key", "signing_key"})
@@ -86,6 +87,9 @@ class Settings(BaseModel):
                                        description="requests per API key per minute; 0 = off")
     cors_origins: str = Field(default="", description="comma-separated allowed origins; "
                                                        "empty = no cross-origin access")
+    accept_new_key_store: bool = Field(default=False, description=(
+        "start with a new, empty key store beside an event store that holds events (the "
+        "personal data sealed with the lost data keys stays unreadable)"))
 
     @field_validator("database_url")
     @classmethod

@@ -58,6 +58,7 @@ CASES = [
     ("CRM_RATE_LIMIT_PER_MINUTE", "lots", ["serve"], "valid integer"),
     ("CRM_CORS_ORIGINS", "https://app.example.com/login", ["serve"],
      "'https://app.example.com/login' is not an origin"),
+    ("CRM_ACCEPT_NEW_KEY_STORE", "maybe", ["audit", "verify"], "valid boolean"),
 ]
 
 
