@@ -6,7 +6,8 @@ occurred by then. An invoice with `settled_at <= at` and `settled_known_at <= as
 in full at `at` as known at `as_of` (every payment that settles it is counted), so the reads of
 outstanding invoices look only at the others (`open_candidates`): the invoices open now, and
 those settled after the moment asked about or known to be settled only later. Their balances
-are then computed exactly from the payment facts (projections.payments).
+are then computed exactly from the payment facts (projections.payments). Acts the same way:
+those returned by `at` as known at `as_of` are not looked at (`acts_candidates`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ settle_invoices = Table(
     Column("settled_known_at", UtcDateTime, index=True),
 )
 
+# Each act sent: when it came back (NULL: not yet) and when that was recorded.
+settle_acts = Table(
+    "settle_acts", metadata,
+    Column("invoice_id", Uuid, primary_key=True),
+    Column("returned_at", UtcDateTime, index=True),
+    Column("returned_recorded_at", UtcDateTime, index=True),
+)
+
 settle_payments = Table(
     "settle_payments", metadata,
     Column("payment_id", Uuid, primary_key=True),
@@ -44,7 +53,7 @@ class InvoiceSettlement(FoldProjection):
     """Each invoice's settlement instant and when it was known, from the payments naming it."""
 
     name = "invoice_settlement"
-    tables = (settle_invoices, settle_payments)
+    tables = (settle_invoices, settle_payments, settle_acts)
 
     def needs(self, event: Any) -> Iterator[Need]:
         if isinstance(event, Invoice.InvoiceIssued):
@@ -52,6 +61,8 @@ class InvoiceSettlement(FoldProjection):
         elif isinstance(event, Payment.PaymentReceived) and event.invoice_id is not None:
             yield Need(settle_invoices, "invoice_id", event.invoice_id)
             yield Need(settle_payments, "invoice_id", event.invoice_id)
+        elif isinstance(event, (Invoice.ActSent, Invoice.ActReturned)):
+            yield Need(settle_acts, "invoice_id", event.originator_id)
 
     def fold(self, rows: Rows, event: Any, position: int) -> None:
         if isinstance(event, Invoice.InvoiceIssued):
@@ -65,6 +76,13 @@ class InvoiceSettlement(FoldProjection):
                 "amount_units": units(event.amount), "occurred_at": event.occurred_at,
                 "recorded_at": event.timestamp})
             self._settle(rows, event.invoice_id)
+        elif isinstance(event, Invoice.ActSent):
+            rows.insert_missing(settle_acts, {"invoice_id": event.originator_id,
+                                              "returned_at": None,
+                                              "returned_recorded_at": None})
+        elif isinstance(event, Invoice.ActReturned):
+            rows.update(settle_acts, event.originator_id, returned_at=event.occurred_at,
+                        returned_recorded_at=event.timestamp)
 
     @staticmethod
     def _settle(rows: Rows, invoice_id: Any) -> None:
@@ -94,4 +112,15 @@ def open_candidates(at: datetime, as_of: datetime | None) -> Select[Any]:
              select(t.invoice_id).where(t.settled_at > at)]
     if as_of is not None:
         parts.append(select(t.invoice_id).where(t.settled_known_at > as_of))
+    return select(union(*parts).subquery().c.invoice_id)
+
+
+def acts_candidates(at: datetime, as_of: datetime | None) -> Select[Any]:
+    """Ids of the invoices whose act may be out at `at` as known at `as_of`: not returned
+    now, returned after `at`, or its return recorded after `as_of`."""
+    t = settle_acts.c
+    parts = [select(t.invoice_id).where(t.returned_at.is_(None)),
+             select(t.invoice_id).where(t.returned_at > at)]
+    if as_of is not None:
+        parts.append(select(t.invoice_id).where(t.returned_recorded_at > as_of))
     return select(union(*parts).subquery().c.invoice_id)

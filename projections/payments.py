@@ -286,14 +286,17 @@ _REGULARITY = (
 
 
 def acts_not_returned(conn: Connection, at: datetime, as_of: datetime | None, *,
-                      client_id: UUID | None = None) -> list[Any]:
-    """Invoices whose act was sent by `at` and not returned by `at` (as known by `as_of`)."""
+                      client_id: UUID | None = None, among: Any = None) -> list[Any]:
+    """Invoices whose act was sent by `at` and not returned by `at` (as known by `as_of`).
+    `among`: a select of the invoice ids to look at (projections.invoice_settlement)."""
     t = invoices
     sent = happened(t.c.act_sent_at, t.c.act_sent_recorded_at, at, as_of)
     returned = happened(t.c.act_returned_at, t.c.act_returned_recorded_at, at, as_of)
     query = select(t).where(known(t.c.recorded_at, as_of), sent, ~returned)
     if client_id is not None:
         query = query.where(t.c.client_id == client_id)
+    if among is not None:
+        query = query.where(t.c.invoice_id.in_(among))
     return list(conn.execute(query.order_by(t.c.act_sent_at, t.c.invoice_id)))
 
 

@@ -27,7 +27,7 @@ from domain.business_calendar import BusinessCalendar
 from domain.months import month_bounds
 from domain.periods import Period, previous_month
 from projections.facts import FAR_FUTURE, money, percent
-from projections.invoice_settlement import open_candidates
+from projections.invoice_settlement import acts_candidates, open_candidates
 from projections.payment_sums import daily_sums
 from projections.payments import (
     Assignments,
@@ -106,7 +106,8 @@ def payments_report(conn: Connection, *, period: Period, at: datetime, as_of: da
     owed = outstanding_invoices(conn, at, as_of,
                                 among=open_candidates(at, as_of) if from_sums else None)
     promised = promise_clients(conn, at=at, as_of=as_of, until=period.end)
-    acts = acts_not_returned(conn, at, as_of)
+    acts = acts_not_returned(conn, at, as_of,
+                             among=acts_candidates(at, as_of) if from_sums else None)
     assigned = _assignments(conn, as_of, {p.client_id for p in paid} | {
         d["client_id"] for d in owed} | {a.client_id for a in acts})
 

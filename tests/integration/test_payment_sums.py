@@ -19,7 +19,7 @@ from infra.bootstrap import Container, build
 from infra.clock import ManualClock
 from infra.export import import_lines
 from infra.settings import Settings
-from projections.invoice_settlement import open_candidates, settle_invoices
+from projections.invoice_settlement import acts_candidates, open_candidates, settle_invoices
 from projections.payment_sums import sum_hours, sum_moves
 from projections.payments import client_assignments, payment_plans
 from projections.payments_report import payments_report
@@ -192,3 +192,29 @@ def test_debtors_read_only_invoices_not_known_settled_and_stay_exact(
         feb = both(conn, "2028-02", t("2028-02-20 00:00"), None)
         assert feb["debtors"]["total"] == 0  # due on 1 February: not before February
         assert feb["totals"][0]["fact"] == "110.00"
+
+
+def test_acts_returned_by_the_moment_are_not_looked_at_and_a_late_return_stays_exact(
+        world: World, clock: ManualClock) -> None:
+    ann = world.specialist("Ann", at="2028-01-01")
+    acme = world.client("Acme", specialist=ann, at="2028-01-01")
+    clock.set(t("2028-02-10 09:00"))
+    early = world.invoice(acme, "A-1", "10.00", issued="2028-01-05", due="2028-02-01")
+    late = world.invoice(acme, "A-2", "10.00", issued="2028-01-05", due="2028-02-01")
+    world.act_sent(early, "2028-01-06 09:00")
+    world.act_sent(late, "2028-01-06 09:00")
+    world.act_returned(early, "2028-02-01 09:00")
+    clock.set(t("2028-03-15 09:00"))
+    world.act_returned(late, "2028-03-01 09:00")  # came back on the 1st, entered on the 15th
+    with world.conn() as conn:
+        assert set(conn.execute(acts_candidates(t("2028-03-20 00:00"), None)).scalars()) == set()
+        at = t("2028-03-10 00:00")
+
+        def out(as_of: str | None) -> list[str]:
+            body = both(conn, "2028-03", at, None if as_of is None else t(as_of))
+            return [a["number"] for a in body["acts_not_returned"]["items"]]
+
+        assert out(None) == []
+        assert out("2028-03-14 00:00") == ["A-2"]
+        assert both(conn, "2028-03", t("2028-02-20 00:00"), None)["acts_not_returned"][
+            "total"] == 1
