@@ -12,6 +12,7 @@ import orjson
 import pytest
 from sqlalchemy import delete, func, select
 
+from commands.activity import PlanContact
 from consumers.alert_publisher import AlertPublisher, alert_published
 from consumers.alerts import alert_log
 from infra.settings import Settings
@@ -100,3 +101,32 @@ def test_alerts_reach_the_topic_once_each_keyed_by_specialist_and_again_with_the
     assert orjson.loads(again[-1].value) == breach
     assert restarted.drain() == 0
     restarted.stop()
+
+
+def test_follow_up_alerts_go_out_with_the_situation_alerts(
+        desk: Desk, kafka_broker: BrokerHandle) -> None:  # noqa: F811
+    """Issue 18.2: the client_alert_log is drained to the same topic, subject = its id."""
+    bootstrap, topic = kafka_broker.bootstrap, f"crm-test-{uuid.uuid4().hex[:10]}.alerts"
+    scheduler = desk.container.alerts
+    assert scheduler is not None
+    ann = desk.specialist("Ann")
+    client = desk.client(specialist_id=ann)
+    planned, _links = desk.run(PlanContact(client_id=client, purpose="regular",
+                                           due_at=berlin(3, 2, 10), occurred_at=berlin(3, 2, 8)))
+    desk.settle()
+    scheduler.run_once()  # at 08:00 (its day began at 00:00): due
+    desk.clock.set(berlin(3, 2, 10, 0, 1))
+    scheduler.run_once()
+    publisher = AlertPublisher(desk.container.engine, port_for(bootstrap), topic=topic,
+                               clock=desk.clock)
+    assert publisher.drain() == 2  # due and overdue
+    records = read_topic(bootstrap, topic, done=lambda rs: len(rs) >= 2)
+    events = sorted((orjson.loads(r.value) for r in records), key=lambda ce: ce["type"])
+    assert [(ce["type"], ce["subject"], ce["specialistid"]) for ce in events] == [
+        ("crm.alert.planned_contact_due.v1", str(planned), str(ann)),
+        ("crm.alert.planned_contact_overdue.v1", str(planned), str(ann))]
+    assert events[1]["data"]["detail"] == {"purpose": "regular",
+                                           "due_at": "2026-03-02T09:00:00+00:00"}
+    assert events[1]["time"] == "2026-03-02T09:00:01+00:00"
+    assert publisher.drain() == 0
+    publisher.stop()
