@@ -150,6 +150,12 @@ def test_round_trip_through_the_generated_client(api: Api, generated: Path) -> N
             ("get_reaction_times_report", "ReactionTimesReport", {}),
             ("get_payments_report", "PaymentsReport", {"month": "2026-11"}),
             ("get_payments_report", "PaymentsReport", {"period": "2026-Q4"}),
+            ("get_satisfaction_report", "SatisfactionReport", {"by_segment": True}),
+            ("list_survey_templates", "SurveyTemplateList", {}),
+            ("list_specialists", "SpecialistList", {}),
+            ("list_calendars", "CalendarList", {}),
+            ("list_sla_targets", "SlaTargetList", {}),
+            ("list_plans", "PlanList", {}),
             ("get_controls_report", "ControlsReport", {})):
         gen.call(operation, 200, model=model, as_="manager", **extra)
     audit = gen.call("list_audit_events", 200, model="AuditEventPage", as_="auditor")

@@ -169,6 +169,15 @@ def test_real_answers_conform_to_the_declared_schemas(world: Api, spec: dict[str
         check("get_situation_evidence", f"/v1/situations/{s['situation_id']}/evidence")
     check("list_work_orders", "/v1/work-orders", limit=500)
     check("get_satisfaction_report", "/v1/reports/satisfaction")
+    by_segment = check("get_satisfaction_report", "/v1/reports/satisfaction", by_segment="true")
+    assert [g["segment"] for g in by_segment["by_segment"]] == [
+        "active", "low_active", "at_risk", "lost", "never"]
+    check("get_satisfaction_report", "/v1/reports/satisfaction", segment="lost")
+    assert check("list_specialists", "/v1/specialists")["items"]
+    assert check("list_survey_templates", "/v1/survey-templates")["items"]
+    assert check("list_calendars", "/v1/calendars")["items"]
+    assert check("list_sla_targets", "/v1/sla-targets")["items"]
+    assert check("list_plans", "/v1/plans", month="2026-01")["items"]
     for segment in ("active", "low_active", "at_risk", "lost", "never"):
         check("get_segments_report", "/v1/reports/segments", segment=segment)
     check("get_reaction_times_report", "/v1/reports/reaction-times", all_ids=True)
