@@ -72,6 +72,12 @@ planned_contacts = Table(
     Column("closed_recorded_at", UtcDateTime),
     Column("closed_actor", String(200)),
     Column("contact_id", Uuid),
+    # The controls count the planned contacts open at `at` as known at `as_of` from these
+    # alone (not closed; closed after `at`; closing recorded after `as_of`): issue 16.
+    Index("ix_activity_planned_open", "closed_at", "due_at", "planned_at", "recorded_at",
+          "specialist_id"),
+    Index("ix_activity_planned_closing_known", "closed_recorded_at", "closed_at", "due_at",
+          "planned_at", "recorded_at", "specialist_id"),
 )
 
 agreements = Table(
@@ -88,6 +94,11 @@ agreements = Table(
     Column("outcome_at", UtcDateTime),
     Column("outcome_recorded_at", UtcDateTime),
     Column("outcome_actor", String(200)),
+    # The controls' overdue agreements, counted from these alone (as planned contacts above).
+    Index("ix_activity_agreements_open", "outcome_at", "due_at", "made_at", "recorded_at",
+          "client_id"),
+    Index("ix_activity_agreements_outcome_known", "outcome_recorded_at", "outcome_at",
+          "due_at", "made_at", "recorded_at", "client_id"),
 )
 
 works = Table(
@@ -107,6 +118,11 @@ works = Table(
     Column("feedback_at", UtcDateTime),
     Column("feedback_recorded_at", UtcDateTime),
     Column("feedback_actor", String(200)),
+    # The controls' work without feedback, counted from these alone (as planned contacts above).
+    Index("ix_activity_works_unrated", "feedback_at", "completed_at", "completed_recorded_at",
+          "recorded_at", "client_id"),
+    Index("ix_activity_works_feedback_known", "feedback_recorded_at", "feedback_at",
+          "completed_at", "completed_recorded_at", "recorded_at", "client_id"),
 )
 
 class Activity(FoldProjection):

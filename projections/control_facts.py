@@ -57,9 +57,10 @@ control_completeness = Table(
     Column("score", String(8)),
     Column("missing", JSON, nullable=False),  # checklist items missing, in checklist order
     Column("incomplete", Boolean, nullable=False),  # missing items, and not erased
-    # The current incomplete clients in registration order: one index range.
-    Index("ix_control_completeness_current", "incomplete", "until", "position"),
-    Index("ix_control_completeness_since", "since"),
+    # The incomplete clients in registration order (current ones: one range), counted from
+    # the index alone.
+    Index("ix_control_completeness_current", "incomplete", "until", "position", "since",
+          "client_id"),
 )
 
 control_profiles = Table(
@@ -80,8 +81,11 @@ control_entries = Table(
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("delay_seconds", BigInteger, nullable=False),
     Column("actor", String(200), nullable=False),
-    Index("ix_control_entries_delay", "delay_seconds", "occurred_at"),
-    Index("ix_control_entries_occurred", "occurred_at"),
+    # Late entry counted from an index alone: by the period, or by the delay.
+    Index("ix_control_entries_delay", "delay_seconds", "occurred_at", "recorded_at",
+          "client_id"),
+    Index("ix_control_entries_occurred", "occurred_at", "delay_seconds", "recorded_at",
+          "client_id"),
 )
 
 control_entities = Table(

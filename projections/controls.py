@@ -29,7 +29,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    String,
+    and_,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy import Uuid as PgUuid
 
 from domain.errors import InvalidValueError
 from projections.activity import (
@@ -81,7 +94,7 @@ def controls_report(conn: Connection, *, at: datetime, as_of: datetime | None,
                     feedback_days: int = 7, limit: int = 100) -> dict[str, Any]:
     """Every section's count and first page (default order)."""
     options = Options(at, as_of, specialist_id, late_entry_hours, period, feedback_days)
-    mine = _mine(conn, options)
+    mine = _among(conn, _mine(conn, options))
     report: dict[str, Any] = {"at": at, "as_of": as_of, "specialist_id": specialist_id,
                               "thresholds": options.thresholds(limit)}
     for name in SECTIONS:
@@ -104,7 +117,8 @@ def control_section(conn: Connection, section: str, *, at: datetime, as_of: date
         raise InvalidValueError(f"one of {', '.join(SORTS[section])} for {section}",
                                 field="sort")
     options = Options(at, as_of, specialist_id, late_entry_hours, period, feedback_days)
-    return _section(conn, section, options, _mine(conn, options), chosen, cursor, limit)
+    return _section(conn, section, options, _among(conn, _mine(conn, options)), chosen, cursor,
+                    limit)
 
 
 # -- the specialist filter ------------------------------------------------------------------------
@@ -135,6 +149,21 @@ def _mine(conn: Connection, o: Options) -> Any:
                    or_(latest_by_at, first_before_any)))
 
 
+def _among(conn: Connection, mine: Any) -> Callable[[Any], ColumnElement[bool]] | None:
+    """The specialist filter as a condition on a client column: its clients are read once per
+    report and bound as one value (a JSON array on SQLite, an array on PostgreSQL), so each
+    section's queries neither evaluate the subquery again nor bind thousands of parameters."""
+    if mine is None:
+        return None
+    ids = list(conn.execute(mine).scalars())
+    if conn.dialect.name == "sqlite":  # Uuid is stored as 32 hex digits there
+        values = json.dumps([i.hex for i in ids])
+        return lambda column: column.in_(
+            select(literal_column("value")).select_from(
+                func.json_each(literal(values, String())).table_valued("value")))
+    return lambda column: column == func.any(literal(ids, ARRAY(PgUuid())))
+
+
 # -- sections -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -157,6 +186,10 @@ class _Spec:
     columns: Sequence[Any]
     orders: dict[str, tuple[_Key, ...]]
     item: Callable[[Any], dict[str, Any]]
+    # Disjoint conditions whose union is "not closed by `at` as known at `as_of`", each a
+    # range of a covering index (named: SQLite is told to page by it too, rather than by the
+    # index of the order), counted and paged on its own (None: one query).
+    branches: Sequence[tuple[ColumnElement[bool], Any, str]] | None = None
 
 
 def _spec(name: str, o: Options) -> _Spec:
@@ -164,8 +197,7 @@ def _spec(name: str, o: Options) -> _Spec:
     where: ColumnElement[bool]
     if name == "overdue_planned_contacts":
         p = planned_contacts.c
-        where = (p.planned_at <= at) & known(p.recorded_at, o.as_of) & ~happened(
-            p.closed_at, p.closed_recorded_at, at, o.as_of) & (p.due_at < at)
+        where = and_(p.due_at < at, p.planned_at <= at, known(p.recorded_at, o.as_of))
         if o.specialist_id is not None:
             where = where & (p.specialist_id == o.specialist_id)
         return _Spec(where, None, (p.planned_contact_id, p.client_id, p.purpose, p.due_at,
@@ -174,7 +206,10 @@ def _spec(name: str, o: Options) -> _Spec:
                      lambda r: {"planned_contact_id": r.planned_contact_id,
                                 "client_id": r.client_id, "purpose": r.purpose,
                                 "due_at": r.due_at, "specialist_id": r.specialist_id,
-                                "overdue_seconds": int((at - r.due_at).total_seconds())})
+                                "overdue_seconds": int((at - r.due_at).total_seconds())},
+                     _not_closed(planned_contacts, p.closed_at, p.closed_recorded_at, o,
+                                 "ix_activity_planned_open",
+                                 "ix_activity_planned_closing_known"))
     if name == "late_data_entry":
         e = control_entries.c
         threshold = int(o.late_entry_hours * 3600)
@@ -195,9 +230,9 @@ def _spec(name: str, o: Options) -> _Spec:
     if name == "card_completeness":
         c = control_completeness.c
         if o.as_of is None:
-            where = and_(c.incomplete, c.until.is_(None))
+            where = and_(c.incomplete == True, c.until.is_(None))  # noqa: E712 (index use)
         else:
-            where = and_(c.incomplete, c.since <= o.as_of,
+            where = and_(c.incomplete == True, c.since <= o.as_of,  # noqa: E712
                          or_(c.until.is_(None), c.until > o.as_of))
         return _Spec(where, c.client_id, (c.client_id, c.form, c.score, c.missing, c.position),
                      {"registered": (_Key(c.position, "int"),),
@@ -206,24 +241,38 @@ def _spec(name: str, o: Options) -> _Spec:
                                 "missing": list(r.missing)})
     if name == "overdue_agreements":
         a = agreements.c
-        where = and_(a.made_at <= at, known(a.recorded_at, o.as_of),
-                     ~happened(a.outcome_at, a.outcome_recorded_at, at, o.as_of), a.due_at < at)
+        where = and_(a.due_at < at, a.made_at <= at, known(a.recorded_at, o.as_of))
         return _Spec(where, a.client_id, (a.agreement_id, a.client_id, a.due_at, a.made_at),
                      _by_time(a.due_at, a.agreement_id),
                      lambda r: {"agreement_id": r.agreement_id, "client_id": r.client_id,
                                 "due_at": r.due_at, "made_at": r.made_at,
-                                "overdue_seconds": int((at - r.due_at).total_seconds())})
+                                "overdue_seconds": int((at - r.due_at).total_seconds())},
+                     _not_closed(agreements, a.outcome_at, a.outcome_recorded_at, o,
+                                 "ix_activity_agreements_open",
+                                 "ix_activity_agreements_outcome_known"))
     w = works.c
     where = and_(known(w.recorded_at, o.as_of),
                  happened(w.completed_at, w.completed_recorded_at, at, o.as_of),
-                 w.completed_at < at - timedelta(days=o.feedback_days),
-                 ~happened(w.feedback_at, w.feedback_recorded_at, at, o.as_of))
+                 w.completed_at < at - timedelta(days=o.feedback_days))
     return _Spec(where, w.client_id, (w.work_id, w.client_id, w.completed_at),
                  {"completed_at": (_Key(w.completed_at, "time"), _Key(w.work_id, "uuid")),
                   "-completed_at": (_Key(w.completed_at, "time", True),
                                     _Key(w.work_id, "uuid", True))},
                  lambda r: {"work_id": r.work_id, "client_id": r.client_id,
-                            "completed_at": r.completed_at})
+                            "completed_at": r.completed_at},
+                 _not_closed(works, w.feedback_at, w.feedback_recorded_at, o,
+                             "ix_activity_works_unrated", "ix_activity_works_feedback_known"))
+
+
+def _not_closed(table: Any, occurred: Any, recorded: Any, o: Options, by_closing: str,
+                by_record: str) -> list[tuple[ColumnElement[bool], Any, str]]:
+    """`not happened(occurred, recorded, at, as_of)` as disjoint ranges, with the index each
+    is a range of: never closed, closed after `at`, closed by `at` but recorded after
+    `as_of`."""
+    out = [(occurred.is_(None), table, by_closing), (occurred > o.at, table, by_closing)]
+    if o.as_of is not None:
+        out.append((and_(occurred <= o.at, recorded > o.as_of), table, by_record))
+    return out
 
 
 def _by_time(time: Any, key: Any) -> dict[str, tuple[_Key, ...]]:
@@ -232,21 +281,36 @@ def _by_time(time: Any, key: Any) -> dict[str, tuple[_Key, ...]]:
             "-" + name: (_Key(time, "time", True), _Key(key, "uuid", True))}
 
 
-def _section(conn: Connection, name: str, o: Options, mine: Any, sort: str,
+def _section(conn: Connection, name: str, o: Options,
+             mine: Callable[[Any], ColumnElement[bool]] | None, sort: str,
              cursor: str | None, limit: int) -> dict[str, Any]:
     spec = _spec(name, o)
     keys = spec.orders[sort]
     after = _decode(cursor, keys, (name, sort)) if cursor else None
     where = spec.where
     if mine is not None and spec.client is not None:
-        where = and_(where, spec.client.in_(mine))
+        where = and_(where, mine(spec.client))
     order = [k.column.desc() if k.descending else k.column for k in keys]
     labels = [f"k{i}" for i in range(len(keys))]
-    count = int(conn.execute(select(func.count()).where(where)).scalar_one())
-    query = select(*spec.columns, *(k.column.label(n) for k, n in zip(keys, labels,
-                                                                      strict=True)))
-    query = query.where(where if after is None else and_(where, _after(keys, after)))
-    rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+    count = 0
+    rows: list[Any] = []
+    parts = [(where, None, "")] if spec.branches is None else [
+        (and_(where, b), table, index) for b, table, index in spec.branches]
+    for part, table, index in parts:
+        found = int(conn.execute(select(func.count()).where(part)).scalar_one())
+        count += found
+        if not found:
+            continue
+        query = select(*spec.columns, *(k.column.label(n) for k, n in zip(keys, labels,
+                                                                          strict=True)))
+        if table is not None:
+            query = query.with_hint(table, f"INDEXED BY {index}", "sqlite")
+        query = query.where(part if after is None else and_(part, _after(keys, after)))
+        rows += conn.execute(query.order_by(*order).limit(limit + 1)).all()
+    if len(parts) > 1:  # merge the branches' pages (their orders are all one way)
+        descending = {k.descending for k in keys}
+        assert len(descending) == 1
+        rows.sort(key=lambda r: tuple(getattr(r, n) for n in labels), reverse=descending.pop())
     more = len(rows) > limit
     rows = rows[:limit]
     return {"count": count, "items": [spec.item(r) for r in rows], "truncated": more,
