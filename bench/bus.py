@@ -58,7 +58,9 @@ def not_measured(backend: str, why: str) -> list[Row]:
             for name, unit, better in (("relay vs raw producer", "events/s", "higher"),
                                        ("consumer vs raw consumer", "events/s", "higher"),
                                        ("end-to-end lag p50", "ms", LOWER),
-                                       ("end-to-end lag p99", "ms", LOWER))]
+                                       ("end-to-end lag p99", "ms", LOWER),
+                                       ("consumer, 2 processes vs 1 (2 partitions)",
+                                        "events/s", "higher"))]
 
 
 def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
@@ -85,8 +87,13 @@ def run(store_factory: Callable[[], Any], backend: str, events: int, seed: int,
                 with bars.task(f"{backend}: bus history (not timed)",
                                history.expected) as advance:
                     write_history(container, history, BATCH, advance)
-                return _measure(store, container, kafka_port(bootstrap), Topics, Relay,
-                                Projector, sealed_reader, history, backend, bars)
+                port = kafka_port(bootstrap)
+                rows = _measure(store, container, port, Topics, Relay, Projector,
+                                sealed_reader, history, backend, bars)
+                from bench import bus_scaling  # issue 19: 1 and 2 consumer processes
+
+                return rows + bus_scaling.measure(store.settings, container, port, bootstrap,
+                                                  backend, bars)
             finally:
                 container.close()
     finally:
