@@ -343,6 +343,24 @@ def _item(m: Measured) -> _Item:
                  m.facts.kind, clocks, m.facts.opened_at)
 
 
+class _Rules:
+    """A calendar and a target as one memo key part: equal when both are equal, its hash
+    computed once (a BusinessCalendar's is recomputed on every lookup otherwise)."""
+
+    __slots__ = ("_hash", "calendar", "target")
+
+    def __init__(self, calendar: BusinessCalendar, target: Target | None) -> None:
+        self.calendar, self.target = calendar, target
+        self._hash = hash((calendar, target))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, _Rules) and self._hash == other._hash
+                and self.calendar == other.calendar and self.target == other.target)
+
+
 # The figures of stopped clocks, by everything they are computed from (opening, state, stop,
 # pauses, calendar and target): a pure function's results, so a hit is the figure `measure`
 # gives. Filled as reports read them; a stopped clock is measured once per rule version per
@@ -359,12 +377,18 @@ def _settled_items(conn: Connection, reference: Reference, policy: ReactionPolic
     `measure` picks and the same arithmetic. A clock not stopped and without a target gets no
     figures: the report uses neither."""
     items = []
-    rules: dict[tuple[str, datetime], tuple[BusinessCalendar, Target | None]] = {}
+    # The rules of each (kind, clock, versions in force): one _Rules (its hash computed once)
+    # per rule version in a report, however many moments pick it.
+    rules: dict[tuple[Any, ...], _Rules] = {}
 
-    def pick(kind: str, name: str, when: datetime) -> tuple[BusinessCalendar, Target | None]:
-        found = rules.get((kind + name, when))
+    def pick(kind: str, name: str, when: datetime) -> _Rules:
+        version, calendar_version = _versions(reference, policy, kind, when)
+        key = (kind, name, id(version), id(calendar_version))  # held by `reference` meanwhile
+        found = rules.get(key)
         if found is None:
-            found = rules[(kind + name, when)] = _rules_at(reference, policy, kind, name, when)
+            calendar = (policy.default_calendar if calendar_version is None
+                        else reference.parsed(calendar_version))
+            found = rules[key] = _Rules(calendar, _target(version, name))
         return found
 
     for r in settled_rows(conn, as_of=as_of, at=at, targeted=targeted, **filters):
@@ -378,10 +402,11 @@ def _settled_items(conn: Connection, reference: Reference, policy: ReactionPolic
             stop = summary["stop"]
             when = (datetime.fromisoformat(stop[2])
                     if basis == AS_MEASURED and stop is not None else as_of)
-            calendar, target = pick(r.kind, name, when)
+            chosen = pick(r.kind, name, when)
+            calendar, target = chosen.calendar, chosen.target
             # A stopped clock's figures depend on its summary and rules alone, not on `at`.
             key = (r.opened_at, state, tuple(stop), tuple(map(tuple, summary["pauses"])),
-                   calendar, target) if state == STOPPED and stop is not None else None
+                   chosen) if state == STOPPED and stop is not None else None
             found = None if key is None else _STOPPED_FIGURES.get(key)
             if found is None:
                 stopped_at = None if stop is None else datetime.fromisoformat(stop[1])
@@ -401,15 +426,6 @@ def _settled_items(conn: Connection, reference: Reference, policy: ReactionPolic
         items.append(_Item(r.situation_id, str(r.situation_id), r.specialist_id, r.kind,
                            clocks, r.opened_at))
     return items
-
-
-def _rules_at(reference: Reference, policy: ReactionPolicy, kind: str, name: str,
-              when: datetime) -> tuple[BusinessCalendar, Target | None]:
-    """The calendar and target `measure` applies to clock `name` of a `kind` situation with its
-    rules chosen at `when`."""
-    version, calendar = _versions(reference, policy, kind, when)
-    return ((policy.default_calendar if calendar is None else reference.parsed(calendar)),
-            _target(version, name))
 
 
 def _versions(reference: Reference, policy: ReactionPolicy, kind: str,
