@@ -20,12 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy import select as sql_select
 
 from infra.bootstrap import Container
 from infra.db import make_engine, scratch_target
 from infra.eventstore import read_model_url
 from infra.rebuild import naming_reader, select
-from projections.base import Projection, Runner, positions, tracking, upsert
+from projections.base import (
+    Projection,
+    Runner,
+    partition_tracking,
+    positions,
+    tracking,
+    upsert,
+)
 from projections.replay import EventFailed, rebuild, state_digest
 
 
@@ -91,11 +99,30 @@ def _switch(container: Container, projection: Projection, where: str, position: 
                                         "position": previous}, ["projection"])
                 upsert(conn, tracking, {"projection": projection.name, "position": position},
                        ["projection"])
+                _partitions_to(conn, projection.name, position)
         finally:
             if sqlite:
                 conn.exec_driver_sql("DETACH DATABASE shadow")
                 conn.commit()
     return previous
+
+
+def _partitions_to(conn: Connection, name: str, position: int) -> None:
+    """Read models fed per Kafka partition (docs/bus.md, "Partitions"): the copy switched in
+    holds every event up to `position`, so each partition's position moves up to it (the
+    consumers skip those events; their recorded offsets stay, and the records from there up
+    to `position` are skipped by position). The rows are locked, so no consumer's page
+    commits in between; one that has already applied past `position` refuses the switch."""
+    pt = partition_tracking.c
+    rows = conn.execute(sql_select(partition_tracking).where(pt.projection == name)
+                        .with_for_update()).all()
+    ahead = [r for r in rows if r.position > position]
+    if ahead:
+        raise SwitchRefused(f"{name}: the Kafka consumers applied partition "
+                            f"{ahead[0].partition} up to {ahead[0].position}, past the rebuilt "
+                            f"copy ({position}); run the rebuild again")
+    conn.execute(partition_tracking.update().where(pt.projection == name)
+                 .values(position=position))
 
 
 def blue_green(container: Container, name: str,
@@ -133,6 +160,12 @@ def rollback(container: Container, name: str) -> int:
         previous = positions(conn, [name + "__prev"]).get(name + "__prev")
         if previous is None:
             raise SwitchRefused(f"{name}: there is no previous copy to roll back to")
+        if conn.execute(sql_select(partition_tracking.c.position)
+                        .where(partition_tracking.c.projection == name).limit(1)).first():
+            # the consumers' offsets are past the previous copy's position: they would not
+            # read its missing events again
+            raise SwitchRefused(f"{name}: fed per Kafka partition, the previous copy cannot be "
+                                "put back; rebuild it (crm rebuild) instead")
         for table in projection.tables:
             conn.execute(text(f'DELETE FROM "{table.name}"'))
             conn.execute(text(f'INSERT INTO "{table.name}" SELECT * FROM "{table.name}__prev"'))

@@ -118,3 +118,29 @@ def test_read_models_fed_per_partition_are_not_caught_up_from_the_store(tmp_path
     with pytest.raises(FedByPartitions, match="crm consume"):
         follower.catch_up()
     assert table(engine) == {"a": (2, 3)}
+
+
+def test_a_blue_green_switch_moves_the_partitions_up_to_the_rebuilt_copy(api: Any) -> None:
+    from commands.application import Actor
+    from commands.clients import RegisterClient
+    from infra.bluegreen import SwitchRefused, blue_green, rollback
+
+    container = api.container
+    for n in range(4):
+        container.app.execute([RegisterClient(kind="customer", form="person",
+                                              name=f"Client {n}")], Actor("op", "operator"))
+    assert container.follower.wait_for(container.store_position(), 10)
+    behind = Partition("crm.events.v1", 0, 2)
+    with container.engine.begin() as conn:  # a consumer that has applied partition 0 to 1
+        conn.execute(partition_tracking.insert().values(
+            projection="client_card", topic=behind.topic, partition=0, partitions=2,
+            position=1, next_offset=1))
+    switched = blue_green(container, "client_card")
+    # the copy holds everything up to its position: the consumer must not apply 2.. again
+    assert tracked(container.engine) == {0: (switched.position, 1)}
+    with container.engine.begin() as conn:  # now a consumer past what a rebuild reaches
+        conn.execute(partition_tracking.update().values(position=switched.position + 100))
+    with pytest.raises(SwitchRefused, match="past the rebuilt copy"):
+        blue_green(container, "client_card")
+    with pytest.raises(SwitchRefused, match="cannot be put back"):
+        rollback(container, "client_card")
