@@ -57,12 +57,12 @@ def measure(settings: Any, container: Any, port: Any, bootstrap: str, backend: s
     if backend != "postgres":  # consumer processes share one PostgreSQL read-model database
         return [Row("consumer, 2 processes vs 1 (2 partitions)", backend, None, None,
                     "events/s", "PostgreSQL only: SQLite has one writer at a time")]
+    from bench.backends import PG_ADMIN, fresh_pg_database
     from consumers.bus import Topics
     from consumers.cloudevents import is_published, key_of
     from consumers.main import sealed_reader
     from consumers.relay import Relay, partition_of
-    from infra.db import scratch_target
-    from infra.eventstore import read_model_url
+    from infra.db import make_engine
     from projections.base import Runner
     from projections.registry import all_projections
 
@@ -78,13 +78,18 @@ def measure(settings: Any, container: Any, port: Any, bootstrap: str, backend: s
     total = sum(len(p) for p in positions.values())
     runs: dict[int, Run] = {}
     for processes in (1, 2):
-        with scratch_target(read_model_url(settings)) as target:
-            Runner(target, all_projections(container.keyring), lambda _s, _n: [])  # the tables
-            with bars.task(f"{backend}: consumer, {processes} process(es), "
-                           f"{PARTITIONS} partitions", total) as advance:
-                runs[processes] = _run(settings, target, bootstrap, topics.events,
-                                       f"{topics.events}-g{processes}", processes, positions,
-                                       advance)
+        # A database of its own (not a scratch schema: the processes connect by URL alone).
+        with fresh_pg_database(PG_ADMIN) as url:
+            target = make_engine(url)
+            try:
+                Runner(target, all_projections(container.keyring), lambda _s, _n: [])  # tables
+                with bars.task(f"{backend}: consumer, {processes} process(es), "
+                               f"{PARTITIONS} partitions", total) as advance:
+                    runs[processes] = _run(settings, target, url, bootstrap, topics.events,
+                                           f"{topics.events}-g{processes}", processes,
+                                           positions, advance)
+            finally:
+                target.dispose()
     one, two = runs[1], runs[2]
     note = (f"{total} events on {PARTITIONS} partitions, all projections into fresh tables, "
             f"timed from the settled group; 1 process: {one.events} events in "
@@ -97,9 +102,8 @@ def measure(settings: Any, container: Any, port: Any, bootstrap: str, backend: s
                 one.per_second, "events/s", note)]
 
 
-def _run(settings: Any, target: Engine, bootstrap: str, topic: str, group: str, processes: int,
-         positions: dict[int, list[int]], advance: Callable[[int], None]) -> Run:
-    url = target.url.render_as_string(hide_password=False)
+def _run(settings: Any, target: Engine, url: str, bootstrap: str, topic: str, group: str,
+         processes: int, positions: dict[int, list[int]], advance: Callable[[int], None]) -> Run:
     total = sum(len(p) for p in positions.values())
     logs = Path(tempfile.mkdtemp(prefix="crm-bench-scaling-"))
     children = []
