@@ -43,6 +43,8 @@ class Run:
     events: int  # applied inside the timed window
     seconds: float
     consumers_cpu: float  # CPU seconds of the consumer processes in the window
+    database_cpu: float  # of every PostgreSQL process (all databases: other work included)
+    broker_cpu: float  # of the Tansu broker
     busy_cores: float  # the machine's average busy cores in the window
     cores: int
 
@@ -93,13 +95,17 @@ def measure(settings: Any, container: Any, port: Any, bootstrap: str, backend: s
     one, two = runs[1], runs[2]
     note = (f"{total} events on {PARTITIONS} partitions, all projections into fresh tables, "
             f"timed from the settled group; 1 process: {one.events} events in "
-            f"{one.seconds:.1f} s, consumer CPU {one.consumers_cpu / one.seconds:.2f} cores, "
-            f"machine {one.busy_cores:.2f} of {one.cores} cores busy; 2 processes: "
-            f"{two.events} events in {two.seconds:.1f} s, consumers' CPU "
-            f"{two.consumers_cpu / two.seconds:.2f} cores, machine {two.busy_cores:.2f} of "
-            f"{two.cores} cores busy")
+            f"{one.seconds:.1f} s, {_shares(one)}; 2 processes: {two.events} events in "
+            f"{two.seconds:.1f} s, {_shares(two)}")
     return [Row("consumer, 2 processes vs 1 (2 partitions)", backend, two.per_second,
                 one.per_second, "events/s", note)]
+
+
+def _shares(run: Run) -> str:
+    """CPU in cores over the timed window: consumers, database, broker, the whole machine."""
+    return (f"cores used: consumers {run.consumers_cpu / run.seconds:.2f}, PostgreSQL "
+            f"{run.database_cpu / run.seconds:.2f}, Tansu {run.broker_cpu / run.seconds:.2f}, "
+            f"machine {run.busy_cores:.2f} of {run.cores}")
 
 
 def _run(settings: Any, target: Engine, url: str, bootstrap: str, topic: str, group: str,
@@ -130,6 +136,7 @@ def _run(settings: Any, target: Engine, url: str, bootstrap: str, topic: str, gr
             time.sleep(0.01)
         start, begin = time.perf_counter(), _applied(target, topic, positions)
         cpu_start, machine_start = _cpu(children), _machine()
+        others_start = _cpu_by_name()
         advance(begin)
         seen = begin
         while seen < total:
@@ -141,7 +148,13 @@ def _run(settings: Any, target: Engine, url: str, bootstrap: str, topic: str, gr
             seen = now
         seconds = time.perf_counter() - start
         busy, cores = _busy(machine_start, _machine())
-        return Run(processes, total - begin, seconds, _cpu(children) - cpu_start, busy, cores)
+        others = _cpu_by_name()
+        database = sum(others.get(p, 0.0) - others_start.get(p, 0.0)
+                       for p, name in _names().items() if name == "postgres")
+        broker = sum(others.get(p, 0.0) - others_start.get(p, 0.0)
+                     for p, name in _names().items() if name == "tansu")
+        return Run(processes, total - begin, seconds, _cpu(children) - cpu_start, database,
+                   broker, busy, cores)
     finally:
         for child in children:
             child.send_signal(signal.SIGTERM)
@@ -164,17 +177,35 @@ def _applied(target: Engine, topic: str, positions: dict[int, list[int]]) -> int
     return sum(bisect.bisect_right(found, reached.get(p, 0)) for p, found in positions.items())
 
 
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def _cpu(children: list[subprocess.Popen[bytes]]) -> float:
-    """User + system CPU seconds of the processes so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for child in children:
-        try:
-            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+    return sum(_cpu_of(child.pid) for child in children)
+
+
+def _names() -> dict[int, str]:
+    """pid -> command name, for the database and broker processes."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if name in ("postgres", "tansu"):
+                found[int(entry.name)] = name
+    return found
+
+
+def _cpu_by_name() -> dict[int, float]:
+    return {pid: _cpu_of(pid) for pid in _names()}
 
 
 def _machine() -> tuple[float, float]:
