@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -236,23 +237,44 @@ def _classified(frame: _Frame) -> CompoundSelect[Any]:
     return union_all(stored, counted)
 
 
-def _window(conn: Connection, frame: _Frame) -> dict[UUID, tuple[int, dict[str | None, int]]]:
-    """Per client with visits in the 13-month window: their count, and revenue per currency in
-    integer ten-thousandths. A visit recorded by `as_of` has its client known by then (the
-    client registered first), so no join with the clients."""
+def _in_window(frame: _Frame) -> ColumnElement[bool]:
+    act = segment_activity.c
+    return and_(act.kind == "visit", act.occurred_at >= frame.window_start,
+                act.occurred_at <= frame.at, act.recorded_at <= frame.as_of)
+
+
+def _window_currencies(conn: Connection, frame: _Frame) -> list[str]:
+    """The currencies of the window's visits, sorted."""
+    act = segment_activity.c
+    return sorted(c for c in conn.execute(select(act.currency).where(
+        _in_window(frame), act.currency.is_not(None)).group_by(act.currency)).scalars())
+
+
+def _window_cells(conn: Connection, frame: _Frame, visit_bands: tuple[int, ...],
+                  thresholds: list[int], currency: str | None) -> list[tuple[int, int, int]]:
+    """(visit band, revenue band, clients) of the clients with visits in the 13-month window,
+    banded in SQL: a band is the number of thresholds at or below the figure (bisect_right),
+    revenue the sum of the report currency's amounts in integer ten-thousandths. A few rows
+    come back, however many clients visited."""
     act = segment_activity.c
     units = cast(func.round(act.amount * _UNITS), BigInteger)
-    out: dict[UUID, tuple[int, dict[str | None, int]]] = {}
-    for row in conn.execute(
-            select(act.client_id, act.currency, func.count().label("visits"),
-                   func.sum(units).label("revenue"))
-            .where(act.kind == "visit", act.occurred_at >= frame.window_start,
-                   act.occurred_at <= frame.at, act.recorded_at <= frame.as_of)
-            .group_by(act.client_id, act.currency)):
-        visits, revenue = out.setdefault(row.client_id, (0, {}))
-        revenue[row.currency] = int(row.revenue or 0)
-        out[row.client_id] = (visits + row.visits, revenue)
-    return out
+    mine = act.currency.is_(None) if currency is None else act.currency == currency
+    per_client = (select(func.count().label("visits"),
+                         func.coalesce(func.sum(case((mine, units))), 0).label("revenue"))
+                  .where(_in_window(frame)).group_by(act.client_id)).subquery()
+    v, r = per_client.c.visits, per_client.c.revenue
+
+    def band(figure: Any, limits: Sequence[int]) -> ColumnElement[int]:
+        if not limits:
+            return literal(0)
+        out: ColumnElement[Any] = case((figure >= limits[0], 1), else_=0)
+        for limit in limits[1:]:
+            out = out + case((figure >= limit, 1), else_=0)
+        return out
+
+    row, column = band(v, visit_bands).label("row"), band(r, thresholds).label("col")
+    return [(int(g.row), int(g.col), int(g.n)) for g in conn.execute(
+        select(row, column, func.count().label("n")).group_by(row, column))]
 
 
 def _report_in_sql(conn: Connection, frame: _Frame, visit_bands: tuple[int, ...],
@@ -267,10 +289,8 @@ def _report_in_sql(conn: Connection, frame: _Frame, visit_bands: tuple[int, ...]
                           .group_by(k.now, k.earlier)):
         counts[g.now] += g.n
         moves[(None if g.earlier is None else Segment(g.earlier), Segment(g.now))] += g.n
-    window = _window(conn, frame)
     if currency is None:
-        seen = sorted({cur for _v, revenue in window.values() for cur in revenue
-                       if cur is not None})
+        seen = _window_currencies(conn, frame)
         if len(seen) > 1:
             raise InvalidValueError("the window holds " + ", ".join(seen)
                                     + "; name the revenue currency", field="currency")
@@ -280,10 +300,11 @@ def _report_in_sql(conn: Connection, frame: _Frame, visit_bands: tuple[int, ...]
                   for t in revenue_bands]
     total = sum(counts.values())
     cells = [[0] * (len(revenue_bands) + 1) for _ in range(len(visit_bands) + 1)]
-    cells[0][0] = total - len(window)
-    for visits, revenue in window.values():
-        cells[bisect.bisect_right(visit_bands, visits)][
-            bisect.bisect_right(thresholds, revenue.get(currency, 0))] += 1
+    in_window = 0
+    for row, column, n in _window_cells(conn, frame, visit_bands, thresholds, currency):
+        cells[row][column] += n
+        in_window += n
+    cells[0][0] += total - in_window
     today = frame.today
     return {
         "total": total,
