@@ -36,6 +36,7 @@ from sqlalchemy import (
     Table,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -204,6 +205,10 @@ class Projection(ABC):
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     tables: ClassVar[tuple[Table, ...]] = ()
+    # Tables whose rows events of different clients read back and change (aggregates, such as
+    # sums per hour). Fed per Kafka partition, such a projection folds each page under a lock
+    # shared by every consumer and reads those rows afresh (docs/bus.md, "Partitions").
+    shared: ClassVar[tuple[Table, ...]] = ()
 
     @abstractmethod
     def apply(self, conn: Connection, event: Any, position: int) -> None: ...
@@ -471,11 +476,14 @@ class Runner:
         with self.engine.begin() as conn:
             seen = self._done(conn, self._names, partition)
             moved: dict[tuple[str, Partition | None], int] = {}
-            for projection in self.projections:
+            # Projections with shared rows last: their lock is then held for the least time.
+            ordered = sorted(self.projections, key=lambda p: bool(p.shared))
+            for projection in ordered:
                 done = seen.get(projection.name, 0)
                 todo = [(p, e) for p, e in page if p > done]  # redeliveries are recognised here
                 if not todo:
                     continue
+                self._share(conn, projection, partition)
                 self._fold(conn, projection, self._rows[projection.name], todo, done,
                            partition)
                 last = todo[-1][0]
@@ -483,6 +491,23 @@ class Runner:
                 moved[(projection.name, partition)] = last
         self._committed.update(moved)
         self._within_budget()
+
+    def _share(self, conn: Connection, projection: Projection,
+               partition: Partition | None) -> None:
+        """Before a projection with shared rows folds a page from a partition: wait for every
+        other consumer's page of it to commit (a PostgreSQL transaction lock; SQLite has one
+        writer anyway), then read its rows afresh (another consumer may have changed them).
+        Locks are taken in name order, so two pages never wait on each other in a cycle."""
+        if partition is None or not projection.shared:
+            return
+        if conn.dialect.name == "postgresql":
+            # Always a prefix of the names in order (a lock this transaction holds already is
+            # granted again at once), so the locks are taken in one order everywhere.
+            wanted = sorted(p.name for p in self.projections if p.shared)
+            for name in wanted[:wanted.index(projection.name) + 1]:
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                             {"k": "crm.projection." + name})
+        self._committed.pop((projection.name, partition), None)  # read the rows afresh
 
     def _fold(self, conn: Connection, projection: Projection, rows: Any,
               todo: Sequence[tuple[int, Any]], done: int,
@@ -536,6 +561,7 @@ class Runner:
             done = self._done(conn, [projection.name], partition).get(projection.name, 0)
             if position <= done:
                 return
+            self._share(conn, projection, partition)
             self._fold(conn, projection, self._rows[projection.name], [(position, event)], done,
                        partition)
             track(conn, projection.name, position, partition, next_offset)

@@ -108,6 +108,7 @@ class PaymentSums(FoldProjection):
     name = "payment_sums"
     tables = (sum_hours, sum_payments, sum_moves, sum_assignments)
     keeps = (sum_hours, sum_payments, sum_assignments)
+    shared = (sum_hours,)  # every client's payments add to them (docs/bus.md, "Partitions")
 
     def needs(self, event: Any) -> Iterator[Need]:
         if isinstance(event, Payment.PaymentReceived):

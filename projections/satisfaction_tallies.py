@@ -114,6 +114,7 @@ class SatisfactionTallies(FoldProjection):
     tables = (sat_survey_hours, sat_complaint_hours, sat_items, sat_moves, sat_started,
               sat_assignments)
     keeps = (sat_survey_hours, sat_complaint_hours, sat_items, sat_started, sat_assignments)
+    shared = (sat_survey_hours, sat_complaint_hours)  # every client's (docs/bus.md, "Partitions")
 
     def needs(self, event: Any) -> Iterator[Need]:
         if isinstance(event, Survey.SurveyCompleted):

@@ -40,6 +40,25 @@ class Counting(FoldProjection):
                           "last": position})
 
 
+totals = Table("partition_demo_total", MetaData(), Column("k", Integer, primary_key=True),
+               Column("events", Integer, nullable=False))
+
+
+class Totalling(FoldProjection):
+    """One row every client's events add to (an aggregate, as sums per hour are)."""
+
+    name = "partition_demo_total"
+    tables = (totals,)
+    shared = (totals,)
+
+    def needs(self, event: Any) -> Iterator[Need]:
+        yield Need(totals, "k", 1)
+
+    def fold(self, rows: Rows, event: Any, position: int) -> None:
+        row = rows.get(totals, 1)
+        rows.put(totals, {"k": 1, "events": (row["events"] if row else 0) + 1})
+
+
 def no_reader(_start: int, _limit: int) -> list[tuple[int, Any]]:
     return []
 
@@ -144,3 +163,14 @@ def test_a_blue_green_switch_moves_the_partitions_up_to_the_rebuilt_copy(api: An
         blue_green(container, "client_card")
     with pytest.raises(SwitchRefused, match="cannot be put back"):
         rollback(container, "client_card")
+
+
+def test_rows_every_partition_changes_are_read_afresh_by_each_page(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/read.db")
+    first, second = (Runner(engine, [Totalling()], no_reader) for _ in range(2))
+    first.apply_page([(1, "a"), (3, "a")], P0, next_offset=2)
+    second.apply_page([(2, "b")], P1, next_offset=1)  # another consumer, another partition
+    first.apply_page([(4, "a")], P0, next_offset=3)  # must not add to its stale copy (2)
+    second.apply_page([(5, "b")], P1, next_offset=2)
+    with engine.connect() as conn:
+        assert conn.execute(select(totals.c.events)).scalar_one() == 5
