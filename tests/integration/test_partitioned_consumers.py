@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,18 @@ def distributed(tmp: Path, bootstrap: str) -> Iterator[tuple[Container, Processe
             container.close()
 
 
+def paying_clients(api: Api, clients: int) -> None:
+    """Clients with a payment each, in one hour: every partition adds to the same sums."""
+    items: list[dict[str, Any]] = []
+    for _ in range(clients):
+        client = str(uuid.uuid4())
+        items += [{"command": "register_client", "data": {
+                      "id": client, "kind": "customer", "form": "person", "name": "Payer"}},
+                  {"command": "receive_payment", "data": {
+                      "client_id": client, "amount": "10.25", "currency": "EUR"}}]
+    api.ok("POST", "/v1/batch", {"items": items})
+
+
 def last_published(container: Container) -> int:
     read = notification_reader(container.app)
     return max(p for p, e in read(1, 10_000_000) if is_published(e))
@@ -120,6 +133,7 @@ def test_four_partitions_three_consumer_processes_one_killed_equal_a_single_proc
             processes.start(name, "consume")
         every_event_type(api)  # reference data of every kind, and every event type
         bulk_clients(api, clients=60)
+        paying_clients(api, 40)
 
         def applying(name: str) -> bool:
             assert processes.alive(name), processes.log(name)[-3000:]
@@ -134,10 +148,12 @@ def test_four_partitions_three_consumer_processes_one_killed_equal_a_single_proc
 
         processes.kill("consumer-a")  # kill -9 while the stream goes on
         bulk_clients(api, clients=40)
+        paying_clients(api, 40)
         processes.start("consumer-a", "consume")
         bulk_clients(api, clients=40)
         assert processes.stop("consumer-b") == 0  # a clean stop: its partitions move
         bulk_clients(api, clients=40)
+        paying_clients(api, 40)
         processes.start("consumer-b", "consume")
         bulk_clients(api, clients=40)
         target = last_published(container)
