@@ -84,7 +84,8 @@ def measure(settings: Any, container: Any, port: Any, bootstrap: str, backend: s
         with fresh_pg_database(PG_ADMIN) as url:
             target = make_engine(url)
             try:
-                Runner(target, all_projections(container.keyring), lambda _s, _n: [])  # tables
+                # tables and indexes made here: the processes would race to make them
+                Runner(target, all_projections(container.keyring), lambda _s, _n: []).catch_up()
                 with bars.task(f"{backend}: consumer, {processes} process(es), "
                                f"{PARTITIONS} partitions", total) as advance:
                     runs[processes] = _run(settings, target, url, bootstrap, topics.events,
