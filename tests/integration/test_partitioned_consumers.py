@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from infra.eventstore import notification_reader
 from infra.settings import Settings
 from projections.base import partition_tracking, positions
 from tests.integration.bus_support import bulk_clients, every_event_type, wait_for
-from tests.kafka_broker import TansuBroker, fresh_kafka_broker  # noqa: F401
+from tests.kafka_broker import TansuBroker, fresh_kafka_broker, kafka_broker  # noqa: F401
 from tests.support import TEST_MASTER_KEY, Api, fresh_pg_database
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -179,3 +180,43 @@ def test_four_partitions_three_consumer_processes_one_killed_equal_a_single_proc
                 for p in report["projections"]} == {
             p.name: (True, None, target) for p in container.runner.projections}
         assert report["ok"], replay.stdout[-3000:]
+
+
+def test_a_one_partition_topic_of_an_earlier_version_is_kept_and_applied(
+        api: Api, kafka_broker: Any, tmp_path: Path) -> None:  # noqa: F811
+    from dataclasses import replace
+
+    from tests.integration.bus_support import (
+        digests,
+        embedded_digests,
+        projector_for,
+        read_model,
+        read_topic,
+        relay_for,
+        unique_topics,
+    )
+
+    bootstrap = kafka_broker.bootstrap
+    old = unique_topics()  # as an earlier version made it: one partition
+    from consumers.main import kafka_port
+
+    kafka_port(bootstrap).ensure_topics(old.layout())
+    bulk_clients(api, clients=6)
+    relay = relay_for(api, bootstrap, replace(old, partitions=PARTITIONS))  # configured: 4
+    relay.run_until_caught_up()
+    relay.close()
+    assert relay.topics.partitions == 1  # it published with the topic's own count
+    records = read_topic(bootstrap, old.events)
+    assert {r.partition for r in records} == {0} and len(records) == relay.state.partitions[
+        0].tally.count
+    engine, runner = read_model(tmp_path, "read", personal=api.container.keyring)
+    projector = projector_for(api, runner, bootstrap, old)
+    target = last_published(api.container)
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while runner.position() < target:
+            projector.poll_once()
+            assert time.monotonic() < deadline, "the consumer did not catch up"
+    finally:
+        projector.close()
+    assert digests(engine) == embedded_digests(api.container, target)
