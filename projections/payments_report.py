@@ -76,10 +76,11 @@ class _Frame:
     two_start: datetime
     previous_business_day: date | None
 
-    def fact_until(self, line: _Line, last_day: date | None, since: date | None = None) -> Decimal:
-        first = since or self.period.first_day
+    def fact_until(self, line: _Line, last_day: date | None) -> Decimal:
+        """Paid from the period's first day to the end of `last_day` (None: nothing)."""
         if last_day is None:
             return Decimal(0)
+        first = self.period.first_day
         return sum((v for d, v in line.per_day.items() if first <= d <= last_day), Decimal(0))
 
 
