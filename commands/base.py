@@ -7,11 +7,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar, get_args
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from commands.errors import NotFoundError, VersionConflictError
 from commands.fields import RANGE, Instant, storable
@@ -42,6 +42,27 @@ class Command(BaseModel):
     @classmethod
     def _storable_text(cls, value: Any) -> Any:
         return storable(value)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        return not_a_boolean(cls, value, info)
+
+
+def not_a_boolean(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """JSON true/false is no number (the schema says integer or number), though pydantic
+    would read it as 1/0. A `mode="before"` validator of every field (API bodies use it too)."""
+    if isinstance(value, bool) and info.field_name is not None \
+            and not admits_bool(cls.model_fields[info.field_name].annotation):
+        raise ValueError("a number, not true or false")
+    return value
+
+
+def admits_bool(annotation: Any) -> bool:
+    """Whether a field's type takes a JSON boolean as such (bool, Any, or a union with one)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(admits_bool(arg) for arg in get_args(annotation))
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -15,7 +15,11 @@ from domain.reference import Specialist
 from domain.values import ClientForm, ClientKind, ContactRole, Meta
 
 Phone = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[0-9+()\-. ]+$")]
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# `\s` differs between regex dialects: JSON Schema's (ECMA 262) has U+FEFF and not U+0085, the
+# validator's (Rust) the other way round; naming both keeps the stated rule the enforced one.
+_NOT_AT_OR_SPACE = r"[^@\s\x85\uFEFF]"
+Email = Annotated[str, Field(max_length=254, pattern=(
+    rf"^{_NOT_AT_OR_SPACE}+@{_NOT_AT_OR_SPACE}+\.{_NOT_AT_OR_SPACE}+$"))]
 Tag = Annotated[str, Field(min_length=1, max_length=50)]
 
 
@@ -37,6 +41,8 @@ class UpdateClient(Command):
     """Partial update: only the fields given change. `specialist_id` reassigns the client."""
 
     NAME = "update_client"
+    # The API's schema states it: the body must set a field other than occurred_at.
+    AT_LEAST_ONE_CHANGE: ClassVar[bool] = True
     client_id: UUID
     kind: ClientKind | None = None
     form: ClientForm | None = None
@@ -74,6 +80,7 @@ class AddContactPerson(Command):
 
 class UpdateContactPerson(Command):
     NAME = "update_contact_person"
+    AT_LEAST_ONE_CHANGE: ClassVar[bool] = True
     client_id: UUID
     person_id: UUID
     name: ShortText | None = None

@@ -62,19 +62,23 @@ class DefineSurveyTemplate(Command):
     questions: Annotated[list[Question], Field(min_length=1, max_length=200)]
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 class SetCalendar(Command):
     NAME = "set_calendar"
     calendar: Key = Field(description="The calendar's name, e.g. 'default'.")
     timezone: Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/Berlin"])]
     hours: dict[str, list[tuple[HHMM, HHMM]]] = Field(
         description="Working intervals per weekday (mon..sun), local time, end exclusive.",
-        examples=[{"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]]}])
+        examples=[{"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]]}],
+        json_schema_extra={"propertyNames": {"enum": list(WEEKDAYS)}})
     holidays: Annotated[list[Day], Field(max_length=1000)] = []
 
     @field_validator("hours")
     @classmethod
     def _weekdays(cls, value: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple[str, str]]]:
-        unknown = set(value) - {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+        unknown = set(value) - set(WEEKDAYS)
         if unknown:
             raise ValueError(f"unknown weekday {sorted(unknown)[0]!r}; use mon..sun")
         return value

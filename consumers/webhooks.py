@@ -60,7 +60,7 @@ from sqlalchemy import (
     update,
 )
 
-from consumers.cloudevents import encode, is_published, type_name
+from consumers.cloudevents import CloudEventError, encode, is_published, type_name
 from consumers.dlq import RetryPolicy
 from domain.base import event_id_of
 from domain.catalogue import EVENT_TYPES, event_type
@@ -175,7 +175,10 @@ def new_secret() -> str:
 
 
 def _types(event_types: Iterable[str]) -> list[str]:
-    names = sorted({type_name(t) if t.startswith("crm.") else t for t in event_types})
+    try:
+        names = sorted({type_name(t) if t.startswith("crm.") else t for t in event_types})
+    except (CloudEventError, ValueError) as error:  # a version this code does not read
+        raise SubscriberError(str(error), "event_types") from None
     unknown = [n for n in names if n not in EVENT_TYPES]
     if unknown:
         raise SubscriberError(f"unknown event types: {unknown}", "event_types")
@@ -349,7 +352,8 @@ def deliver(sub: Subscriber, secret: str, body: bytes, event_id: str, *,
                "X-CRM-Timestamp": timestamp, "X-CRM-Signature": sign(secret, timestamp, body)}
     try:
         code = transport(sub.url, body, headers, timeout)
-    except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, garbled
+    # refused, reset, timed out, garbled; or a URL urllib cannot send to (ValueError)
+    except (OSError, http.client.HTTPException, ValueError) as error:
         DELIVERIES.labels(sub.name, "failed").inc()
         raise DeliveryError(f"{type(error).__name__}: {error}") from error
     if not 200 <= code < 300:

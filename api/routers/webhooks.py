@@ -14,20 +14,29 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import Admin, ServicesDep
 from api.schemas import PROBLEM_RESPONSES
+from commands.base import not_a_boolean
 from consumers import webhooks as hooks
+from domain.catalogue import EVENT_TYPES
 from domain.errors import InvalidTransitionError, InvalidValueError
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES)
 
 Name = Annotated[str, Path(pattern=hooks.NAME_PATTERN, examples=["billing"],
                            description="The subscriber's name.")]
-Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000,
+# ASCII only (an international domain name in its xn-- form): http.client sends it as is; a
+# host first (no '/', '?' or '#' right after the scheme).
+Url = Annotated[str, Field(pattern=r'^https?://[!"$-.0->@-~]+[!-~]*$', max_length=2000,
                            examples=["https://billing.example.com/hooks/crm"])]
-EventTypes = Annotated[list[Annotated[str, Field(max_length=100)]], Field(
+# A name (PaymentReceived) or a CloudEvents type of it this code reads (crm.PaymentReceived.v1;
+# older versions too).
+EventType = Annotated[str, Field(max_length=100, json_schema_extra={"enum": sorted(
+    [*EVENT_TYPES, *(f"crm.{name}.v{v}" for name, cls in EVENT_TYPES.items()
+                     for v in range(1, int(getattr(cls, "class_version", 1)) + 1))])})]
+EventTypes = Annotated[list[EventType], Field(
     max_length=200, description="Event type names (`PaymentReceived`) or CloudEvents types "
                                 "(`crm.PaymentReceived.v1`); empty: every event.")]
 Secret = Annotated[str, Field(min_length=hooks.MIN_SECRET, max_length=200, description=(
@@ -35,8 +44,14 @@ Secret = Annotated[str, Field(min_length=hooks.MIN_SECRET, max_length=200, descr
     "generated and shown once in the answer."))]
 
 
-class WebhookCreate(BaseModel):
+class _Body(BaseModel):
+    """A request body: no unknown fields, and no JSON true/false where a number is due."""
+
     model_config = ConfigDict(extra="forbid")
+    _numbers_are_not_booleans = field_validator("*", mode="before")(classmethod(not_a_boolean))
+
+
+class WebhookCreate(_Body):
     name: str = Field(pattern=hooks.NAME_PATTERN, examples=["billing"])
     url: Url
     event_types: EventTypes = []
@@ -46,8 +61,7 @@ class WebhookCreate(BaseModel):
     secret: Secret | None = None
 
 
-class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WebhookUpdate(_Body):
     url: Url | None = None
     event_types: EventTypes | None = None
     position: int | None = Field(default=None, ge=0, description=(
@@ -110,8 +124,7 @@ class ResendResult(BaseModel):
     still_failing: dict[str, str] = Field(description="Position -> the error; still parked.")
 
 
-class ReplayRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReplayRequest(_Body):
     from_position: int = Field(ge=1, description="Send every wanted event from here again.")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Response
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, create_model, field_validator
 
 from api.deps import ADMINISTER, OPERATE, Principal, ServicesDep, require
 from api.schemas import PROBLEM_RESPONSES, WriteResult
@@ -24,7 +24,7 @@ from commands import reference as ref
 from commands import service as sv
 from commands import situations as si
 from commands.application import Actor, Receipt
-from commands.base import Command
+from commands.base import Command, not_a_boolean
 from domain.values import Role
 
 
@@ -122,10 +122,22 @@ def body_model(command: type[Command], path_names: set[str]) -> type[BaseModel]:
     fields: dict[str, Any] = {name: (info.annotation, info)
                               for name, info in command.model_fields.items()
                               if name not in path_names}
-    model: type[BaseModel] = create_model(command.__name__ + "Body",
-                                          __config__=ConfigDict(extra="forbid"), **fields)
+    config = ConfigDict(extra="forbid")
+    if getattr(command, "AT_LEAST_ONE_CHANGE", False):
+        # "give at least one field to change", as a schema: some field besides occurred_at
+        # (not as an anyOf of requireds: generated clients would make the body a union).
+        config["json_schema_extra"] = {"minProperties": 1, "not": {
+            "required": ["occurred_at"], "maxProperties": 1}}
+    refuse_booleans = field_validator("*", mode="before")(classmethod(not_a_boolean))
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        command.__name__ + "Body", __config__=config,
+        __validators__={"_numbers_are_not_booleans": refuse_booleans}, **fields)
     model.__doc__ = command.__doc__
     return model
+
+
+# A version, as an ETag gives it ("3") or bare (3), optionally weak (W/"3").
+IF_MATCH_PATTERN = r'^\s*(W/)?"?\d{1,9}"?\s*$'
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -157,7 +169,8 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=40)]
 def _endpoint(spec: Write) -> Any:
     path_names = re.findall(r"{(\w+)}", spec.path)
     body_cls = body_model(spec.command, set(path_names))
-    body_required = any(f.is_required() for f in body_cls.model_fields.values())
+    body_required = (any(f.is_required() for f in body_cls.model_fields.values())
+                     or getattr(spec.command, "AT_LEAST_ONE_CHANGE", False))
 
     def endpoint(svc: Any, who: Principal, response: Response, idempotency_key: str | None,
                  if_match: str | None, body: BaseModel | None = None, **path: Any) -> WriteResult:
