@@ -299,6 +299,14 @@ class Projector(PollLoop):
         if not self._partitions or (not applied and now - self._watermark_at < 1.0):
             return
         self._watermark_at = now
+        try:
+            self._raise_watermark_now()
+        except Exception as error:  # a hint for readers: the next page raises it again
+            if not is_transient(error):
+                raise
+            log.info("global position not raised this time (%s)", error)
+
+    def _raise_watermark_now(self) -> None:
         names = [p.name for p in self.runner.projections]
         relay = relay_state.load(self.runner.engine, self.topics.events)
         pt = partition_tracking.c

@@ -313,8 +313,12 @@ def track(conn: Connection, name: str, position: int, partition: Partition | Non
 def raise_position(conn: Connection, names: Iterable[str], position: int) -> None:
     """Move the global positions of `names` up to `position` (never down): the partitioned
     consumers' common watermark, every event up to it applied in every partition."""
+    names = sorted(names)
+    # Rows locked in name order first: consumers raising it at once never deadlock.
+    conn.execute(select(tracking.c.projection).where(tracking.c.projection.in_(names))
+                 .order_by(tracking.c.projection).with_for_update())
     stmt = (tracking.update()
-            .where(tracking.c.projection.in_(list(names)), tracking.c.position < position)
+            .where(tracking.c.projection.in_(names), tracking.c.position < position)
             .values(position=position))
     conn.execute(stmt)
 

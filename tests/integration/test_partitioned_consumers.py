@@ -141,10 +141,14 @@ def test_four_partitions_three_consumer_processes_one_killed_equal_a_single_proc
             return "applying TopicPartition" in processes.log(name)
 
         # The group gave every process partitions, and each partition has been applied from.
-        wait_for(lambda: all(applying(n) for n in consumers)
-                 and len(partition_progress(container)) == PARTITIONS
-                 and min(partition_progress(container).values()) > 0,
-                 "three consumers applying all four partitions", DEADLINE_S)
+        try:
+            wait_for(lambda: all(applying(n) for n in consumers)
+                     and len(partition_progress(container)) == PARTITIONS
+                     and min(partition_progress(container).values()) > 0,
+                     "three consumers applying all four partitions", DEADLINE_S)
+        except AssertionError as error:
+            raise AssertionError(f"{error}: {partition_progress(container)}\n" + "\n".join(
+                f"{n}: {processes.log(n)[-1500:]}" for n in consumers)) from None
         before_kill = last_published(container)
 
         processes.kill("consumer-a")  # kill -9 while the stream goes on
