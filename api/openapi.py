@@ -180,6 +180,16 @@ def _exact_strings(schema: dict[str, Any], name: str | None) -> None:
         schema["not"] = {"pattern": "\\x00"}  # the pattern's own rule, and no NUL
 
 
+def _zone_visitor(name: str) -> Callable[[dict[str, Any], str | None], None]:
+    """A zone query parameter: a zone name, or empty for the default (as when absent)."""
+    def visit(schema: dict[str, Any], _name: str | None) -> None:
+        _exact_strings(schema, name)
+        if schema.get("$ref") == TIME_ZONE_REF:
+            schema["$ref"] = TIME_ZONE_REF + "OrDefault"
+
+    return visit
+
+
 def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
     """A parameter is absent or a string: FastAPI's `anyOf [X, null]` for an optional one
     would tell clients to send the text "null". Keeps X (title, description, default kept)."""
@@ -201,6 +211,9 @@ def _exact_inputs(spec: dict[str, Any]) -> None:
     names = "|".join(re.escape(z) for z in sorted(available_timezones()))
     schemas["TimeZone"] = {"type": "string", "pattern": f"^({names})$",
                            "description": "An IANA time zone name, e.g. Europe/Berlin."}
+    schemas["TimeZoneOrDefault"] = {
+        "type": "string", "pattern": f"^(|{names})$",
+        "description": "An IANA time zone name, e.g. Europe/Berlin; empty: the default."}
     seen: set[int] = set()  # component schemas are made exact once
     for methods in spec["paths"].values():
         for operation in methods.values():
@@ -210,7 +223,7 @@ def _exact_inputs(spec: dict[str, Any]) -> None:
                     _walk(schema, lambda s, _n: s.update(pattern=IF_MATCH_PATTERN)
                           if s.get("type") == "string" else None)
                 elif parameter["in"] == "query" and parameter["name"] in _ZONE_INPUTS:
-                    _walk(schema, lambda s, _n, name=parameter["name"]: _exact_strings(s, name))
+                    _walk(schema, _zone_visitor(parameter["name"]))
             body = _body_schema(spec, operation)
             if body:
                 _walk(body, _exact_strings, None, schemas, seen)

@@ -128,8 +128,8 @@ def body_model(command: type[Command], path_names: set[str]) -> type[BaseModel]:
         # (not as an anyOf of requireds: generated clients would make the body a union).
         config["json_schema_extra"] = {"minProperties": 1, "not": {
             "required": ["occurred_at"], "maxProperties": 1}}
-    refuse_booleans = field_validator("*", mode="before")(classmethod(not_a_boolean))
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    refuse_booleans: Any = field_validator("*", mode="before")(classmethod(not_a_boolean))
+    model: type[BaseModel] = create_model(
         command.__name__ + "Body", __config__=config,
         __validators__={"_numbers_are_not_booleans": refuse_booleans}, **fields)
     model.__doc__ = command.__doc__
