@@ -45,6 +45,10 @@ REWINDS = Counter("crm_projector_rewinds_total", "Times the consumer rewound a r
 Item = tuple[int, Any, Any]  # (position, domain event, Kafka record)
 
 
+class TopicMissing(RuntimeError):
+    """The events topic is not there yet: retried (PollLoop) until the relay creates it."""
+
+
 class GapError(RuntimeError):
     """The log lacks events the read models have not applied; `crm replay` can backfill them."""
 
@@ -102,6 +106,11 @@ class Projector(PollLoop):
     def poll_once(self) -> int:
         """One poll: apply what came, rewind a re-created log, then commit offsets."""
         if self.consumer is None:
+            # Subscribed to a topic that does not exist yet, a client would learn of it only at
+            # its next metadata refresh (minutes): wait for the relay to create it instead.
+            if self.topics.events not in self.port.topic_ids([self.topics.events]):
+                raise TopicMissing(f"{self.topics.events} does not exist yet (crm relay "
+                                   "creates it)")
             self.consumer = self.port.consumer(self.group_id, self.client_id, [self.topics.events])
         batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
         sought = self._follow_assignment()
