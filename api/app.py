@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
-from api import errors, middleware, openapi
+from api import console, errors, middleware, openapi
 from api.deps import Services, WriteMarks
 from api.routers import health, v1_routers
 from consumers import dlq
@@ -165,5 +165,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(health.router)
     for router in v1_routers():
         app.include_router(router, prefix="/v1")
+    console.mount(app)  # the web console at /console (not in the OpenAPI)
     app.openapi = openapi.customise(app)  # type: ignore[method-assign]
     return app
