@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from domain.catalogue import jsonable
-from projections.base import Projection, Reader, Runner, UtcDateTime, positions
+from projections.base import Partition, Projection, Reader, Runner, UtcDateTime, positions
 
 receipts_metadata = MetaData()
 receipts = Table(
@@ -197,8 +197,9 @@ def rebuild(projection: Projection, reader: Reader, target: Engine, *, stop: int
     runner = Runner(target, [projection], digesting)
     original = runner.apply_page
 
-    def apply_and_digest(page: Sequence[tuple[int, Any]]) -> None:
-        original(page)
+    def apply_and_digest(page: Sequence[tuple[int, Any]], partition: Partition | None = None,
+                         next_offset: int | None = None) -> None:
+        original(page, partition, next_offset)
         digesting.consumed(page)
 
     def parked(name: str, position: int, event: Any, error: BaseException) -> None:

@@ -34,7 +34,8 @@ def concrete(path: str) -> str:
     def value(m: re.Match[str]) -> str:
         name = m.group(1)
         return {"calendar": "default", "situation_kind": "complaint", "month": "2026-01",
-                "event_type": "ClientRegistered"}.get(name, str(uuid.uuid4()))
+                "event_type": "ClientRegistered",
+                "section": "overdue_planned_contacts"}.get(name, str(uuid.uuid4()))
     return re.sub(r"{(\w+)}", value, path)
 
 

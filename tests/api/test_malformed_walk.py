@@ -114,8 +114,18 @@ def example(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
     if schema.get("type") == "object" or "properties" in schema:
         required = {*schema.get("required", ()),  # an anyOf of required sets: the first
                     *next((o.get("required", ()) for o in schema.get("anyOf", ())), ())}
-        return {name: example(spec, sub) for name, sub in schema.get("properties", {}).items()
-                if name in required}
+        properties = schema.get("properties", {})
+        value = {name: example(spec, sub) for name, sub in properties.items()
+                 if name in required}
+        # minProperties (a PATCH names at least one field, and not `occurred_at` alone, as its
+        # `not` states): the first optional fields the `not` does not rule out
+        excluded = set((schema.get("not") or {}).get("required", ()))
+        for name, sub in properties.items():
+            if len(value) >= schema.get("minProperties", 0):
+                break
+            if name not in value and name not in excluded:
+                value[name] = example(spec, sub)
+        return value
     if "anyOf" in schema:
         return example(spec, schema["anyOf"][0])
     if "const" in schema:
