@@ -167,3 +167,22 @@ def test_a_non_editable_install_carries_every_template_and_static_file() -> None
     missing = [f for f in shipped if not any(fnmatch(f, g) and f.count("/") == g.count("/")
                                              for g in globs)]
     assert not missing, missing
+
+
+def test_every_form_that_changes_something_carries_the_token_and_no_read_form_does() -> None:
+    """Posting forms carry the session's CSRF token; search and filter forms are reads (GET) and
+    carry none, so the token never lands in a URL, a log line or a Referer header
+    (docs/decisions.md, "Console"). Every route of the console that is not a POST only reads."""
+    forms = [(path.name, m.group(1).lower(), m.group(0), body)
+             for path in sorted((CONSOLE / "templates").glob("*.html"))
+             for m, body in ((m, path.read_text()[m.end():].split("</form>", 1)[0])
+                             for m in re.finditer(r'<form[^>]*method="(get|post)"[^>]*>',
+                                                  path.read_text()))]
+    posting = [(name, body) for name, method, _, body in forms if method == "post"]
+    reading = [(name, body) for name, method, _, body in forms if method == "get"]
+    assert len(posting) >= 3 and len(reading) >= 5
+    assert [n for n, body in posting if 'name="csrf"' not in body] == []
+    assert [n for n, body in reading if "csrf" in body] == []
+    from api.console.pages import router
+    writes = sorted(r.path for r in router.routes if "POST" in getattr(r, "methods", ()))
+    assert writes == ["/register/{work_order_id}", "/sign-in", "/sign-out"]
