@@ -853,7 +853,8 @@ def _show_webhook(row: dict[str, Any]) -> None:
     last = row["last_delivery"]
     print(f"{row['name']}\t{row['url']}\ttypes={','.join(row['event_types']) or '*'}\t"
           f"position={row['position']}\t"
-          f"last={'-' if last is None else last['position']}\tfailures={row['failures']}\t"
+          f"last={'-' if last is None else last['position'] or 'alert'}\t"
+          f"failures={row['failures']}\t"
           f"parked={row['parked']}")
 
 

@@ -74,7 +74,8 @@ def to_cloudevent(alert: Alert) -> dict[str, Any]:
     return out
 
 
-def _from_row(row: Any) -> Alert:
+def alert_from_row(row: Any) -> Alert:
+    """An alert of `alert_log` (a situation's)."""
     return Alert(row.alert_id, row.kind, row.situation_id, row.client_id, row.specialist_id,
                  row.situation_kind, row.clock, row.deadline, row.at)
 
@@ -133,7 +134,7 @@ class AlertPublisher:
                            client_alert_log.c.emitted_at >= since)
                     .order_by(client_alert_log.c.emitted_at, client_alert_log.c.alert_id)).all()
             # Both logs (situations; follow-ups and visits), in the order they were logged.
-            logged = sorted([(r.emitted_at, str(r.alert_id), _from_row(r)) for r in rows]
+            logged = sorted([(r.emitted_at, str(r.alert_id), alert_from_row(r)) for r in rows]
                             + [(r.emitted_at, str(r.alert_id), client_alert_from_row(r))
                                for r in client_rows], key=lambda x: (x[0], x[1]))
             alerts = [alert for _at, _id, alert in logged]

@@ -60,8 +60,14 @@ from sqlalchemy import (
     update,
 )
 
+from consumers import webhook_alerts
+from consumers.alert_hub import AlertHub
+from consumers.alert_publisher import alert_type, to_cloudevent
+from consumers.alerts import alerts_metadata
+from consumers.client_alerts import client_alerts_metadata
 from consumers.cloudevents import CloudEventError, encode, is_published, type_name
 from consumers.dlq import RetryPolicy
+from consumers.webhook_alerts import Logged
 from domain.base import event_id_of
 from domain.catalogue import EVENT_TYPES, event_type
 from projections.base import UtcDateTime, upsert
@@ -78,13 +84,15 @@ webhook_subscribers = Table(
     Column("name", String(100), primary_key=True),
     Column("url", Text, nullable=False),
     Column("secret", Text, nullable=False),  # empty: secrets live in the SecretStore
-    Column("event_types", Text, nullable=False),  # JSON list of event type names; [] = all
+    # JSON list of event type names and alert CloudEvents types; [] = every event, no alert
+    Column("event_types", Text, nullable=False),
     Column("position", BigInteger, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
 webhook_parked = Table(
     "webhook_parked", webhooks_metadata,
     Column("subscriber", String(100), primary_key=True),
+    # The event's store position; an alert's is negative (-1, -2... in the order parked)
     Column("position", BigInteger, primary_key=True, autoincrement=False),
     Column("event_id", String(36), nullable=False),
     Column("type", String(200), nullable=False),
@@ -98,7 +106,7 @@ webhook_parked = Table(
 webhook_status = Table(
     "webhook_status", webhooks_metadata,
     Column("subscriber", String(100), primary_key=True),
-    Column("delivered_position", BigInteger),
+    Column("delivered_position", BigInteger),  # null when the last delivery was an alert
     Column("delivered_event_id", String(36)),
     Column("delivered_at", UtcDateTime),
     Column("failures", Integer, nullable=False),  # failed attempts in a row (0 after a success)
@@ -143,6 +151,10 @@ Transport = Callable[[str, bytes, dict[str, str], float], int]
 def create(engine: Engine, secrets: SecretStore | None = None) -> None:
     """The tables; with `secrets`, also move any secret an older version kept in clear."""
     webhooks_metadata.create_all(engine)
+    with engine.begin() as conn:  # the alert logs too: the dispatcher may start first
+        alerts_metadata.create_all(conn)
+        client_alerts_metadata.create_all(conn)
+        webhook_alerts.create(conn)
     if secrets is None:
         return
     moved = 0
@@ -162,11 +174,16 @@ def create(engine: Engine, secrets: SecretStore | None = None) -> None:
 class Subscriber:
     name: str
     url: str
-    event_types: frozenset[str]  # empty: every event
+    event_types: frozenset[str]  # empty: every event (and no alert)
     position: int
 
     def wants(self, event: Any) -> bool:
         return not self.event_types or event_type(event) in self.event_types
+
+    @property
+    def alert_kinds(self) -> frozenset[str]:
+        """The alert kinds it asked for (crm.alert.<kind>.v1, crm.alert.*)."""
+        return webhook_alerts.kinds_of(self.event_types)
 
 
 def new_secret() -> str:
@@ -175,14 +192,21 @@ def new_secret() -> str:
 
 
 def _types(event_types: Iterable[str]) -> list[str]:
+    given = set(event_types)
+    alerts = {t for t in given if webhook_alerts.is_alert_type(t)}
+    unknown = webhook_alerts.unknown_alert_types(alerts)
+    if unknown:
+        raise SubscriberError(f"unknown alert types: {unknown} (known: "
+                              f"{[*webhook_alerts.ALERT_TYPES, webhook_alerts.ALL_ALERTS]})",
+                              "event_types")
     try:
-        names = sorted({type_name(t) if t.startswith("crm.") else t for t in event_types})
+        names = sorted({type_name(t) if t.startswith("crm.") else t for t in given - alerts})
     except (CloudEventError, ValueError) as error:  # a version this code does not read
         raise SubscriberError(str(error), "event_types") from None
     unknown = [n for n in names if n not in EVENT_TYPES]
     if unknown:
         raise SubscriberError(f"unknown event types: {unknown}", "event_types")
-    return names
+    return [*names, *sorted(alerts)]
 
 
 def _check(name: str | None, url: str | None, secret: str | None) -> None:
@@ -206,6 +230,7 @@ def add_subscriber(engine: Engine, name: str, url: str, secret: str,
     names = _types(event_types)
     create(engine, secrets)
     secrets.put(name, secret)
+    before = next((s.alert_kinds for s in subscribers(engine) if s.name == name), frozenset())
     with engine.begin() as conn:
         upsert(conn, webhook_subscribers, {"name": name, "url": url, "secret": "",
                                            "event_types": orjson.dumps(names).decode(),
@@ -213,6 +238,7 @@ def add_subscriber(engine: Engine, name: str, url: str, secret: str,
                ["name"], replace=False)
         conn.execute(update(webhook_subscribers).where(webhook_subscribers.c.name == name)
                      .values(url=url, secret="", event_types=orjson.dumps(names).decode()))
+        webhook_alerts.follow(conn, name, webhook_alerts.kinds_of(names), before)
     return subscriber(engine, name)
 
 
@@ -239,23 +265,28 @@ def update_subscriber(engine: Engine, name: str, *, secrets: SecretStore,
     values: dict[str, Any] = {}
     if url is not None:
         values["url"] = url
-    if event_types is not None:
-        values["event_types"] = orjson.dumps(_types(event_types)).decode()
+    names = None if event_types is None else _types(event_types)
+    if names is not None:
+        values["event_types"] = orjson.dumps(names).decode()
     if secret is not None:
         secrets.put(name, secret)
     with engine.begin() as conn:
         if values:
             conn.execute(update(webhook_subscribers)
                          .where(webhook_subscribers.c.name == name).values(**values))
+        if names is not None:
+            webhook_alerts.follow(conn, name, webhook_alerts.kinds_of(names),
+                                  current.alert_kinds)
     if position is not None and position != current.position:
         replay(engine, name, position + 1)
     return subscriber(engine, name)
 
 
 def remove_subscriber(engine: Engine, name: str, *, secrets: SecretStore) -> None:
-    """Forget a subscriber: its position, status, parked deliveries and secret."""
+    """Forget a subscriber: its positions, status, parked deliveries and secret."""
     subscriber(engine, name)
     with engine.begin() as conn:
+        webhook_alerts.forget(conn, name)
         conn.execute(delete(webhook_parked).where(webhook_parked.c.subscriber == name))
         conn.execute(delete(webhook_status).where(webhook_status.c.subscriber == name))
         conn.execute(delete(webhook_subscribers).where(webhook_subscribers.c.name == name))
@@ -293,9 +324,11 @@ def status(engine: Engine, name: str | None = None) -> list[dict[str, Any]]:
         query = query.where(s.c.name == name)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
+        watermarks = webhook_alerts.watermarks(conn)
     return [{"name": r.name, "url": r.url, "event_types": orjson.loads(r.event_types),
-             "position": r.position, "created_at": r.created_at,
-             "last_delivery": None if r.delivered_position is None else {
+             "position": r.position, "alert_position": watermarks.get(r.name),
+             "created_at": r.created_at,
+             "last_delivery": None if r.delivered_at is None else {
                  "position": r.delivered_position, "event_id": r.delivered_event_id,
                  "at": r.delivered_at},
              "failures": r.failures or 0, "last_error": r.last_error,
@@ -304,7 +337,8 @@ def status(engine: Engine, name: str | None = None) -> list[dict[str, Any]]:
 
 def note_delivery(engine: Engine, name: str, *, position: int | None, event_id: str | None,
                   at: datetime, error: str | None = None) -> None:
-    """Record an attempt's outcome in webhook_status (a success resets the failures)."""
+    """Record an attempt's outcome in webhook_status (a success resets the failures); an
+    alert's has no position."""
     with engine.begin() as conn:
         upsert(conn, webhook_status, {"subscriber": name, "failures": 0}, ["subscriber"],
                replace=False)
@@ -450,6 +484,15 @@ class _Failing:
     error: str
 
 
+@dataclass
+class _FailingAlert:
+    """A subscriber whose next alert keeps failing: when to try again."""
+
+    alert_id: str
+    attempts: int
+    retry_at: float  # time.monotonic()
+
+
 class Dispatcher:
     def __init__(self, engine: Engine, reader: Reader, *, secrets: SecretStore,
                  transport: Transport = urllib_post,
@@ -466,6 +509,7 @@ class Dispatcher:
         self.clock = clock
         self.last_error: str | None = None
         self._failing: dict[str, _Failing] = {}
+        self._failing_alerts: dict[str, _FailingAlert] = {}
         self._wake = threading.Event()
         self.secrets = secrets
         create(engine, secrets)
@@ -473,6 +517,11 @@ class Dispatcher:
     def notify(self, *_saved: Any) -> None:
         """Wake the loop now (hooked to the application's saves when in the same process)."""
         self._wake.set()
+
+    def attach(self, hub: AlertHub) -> None:
+        """Wake the loop when the scheduler of this process logs an alert (else the loop's
+        poll finds it: another process's scheduler)."""
+        hub.add_listener(self.notify)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -488,8 +537,9 @@ class Dispatcher:
                 self._wake.clear()
 
     def step(self) -> int:
-        """One page per subscriber; returns the events passed (delivered, parked, not wanted)."""
-        return sum(self._advance(s) for s in subscribers(self.engine))
+        """One page of events and one of alerts per subscriber; returns the events and alerts
+        passed (delivered, parked, not wanted)."""
+        return sum(self._advance(s) + self._advance_alerts(s) for s in subscribers(self.engine))
 
     def _advance(self, sub: Subscriber) -> int:
         failing = self._failing.get(sub.name)
@@ -560,6 +610,77 @@ class Dispatcher:
             log.error("webhook %s: parked the event at %d after %d attempts: %s", sub.name,
                       position, attempts, error)
         return bool(moved)
+
+    def _advance_alerts(self, sub: Subscriber) -> int:
+        """Deliver the subscriber's pending alerts in the order logged; each is marked passed
+        (delivered, or parked after the last attempt) in the transaction that records it."""
+        kinds = sub.alert_kinds
+        if not kinds:
+            return 0
+        failing = self._failing_alerts.get(sub.name)
+        if failing is not None and time.monotonic() < failing.retry_at:
+            return 0  # backing off; the other subscribers go on
+        with self.engine.begin() as conn:
+            found = webhook_alerts.pending(conn, sub.name, kinds, self.page_size)
+        passed = 0
+        for logged in found:
+            alert_id = str(logged.alert.id)
+            body = orjson.dumps(to_cloudevent(logged.alert))  # as on crm.alerts.v1
+            try:
+                self._post_alert(sub, body, alert_id)
+            except DeliveryError as error:
+                if not self._park_alert_if_exhausted(sub, logged, body, str(error)):
+                    break  # try this alert again after the back-off
+            else:
+                self._failing_alerts.pop(sub.name, None)
+                with self.engine.begin() as conn:
+                    webhook_alerts.mark(conn, sub.name, logged, "delivered", self.clock())
+            passed += 1
+        if passed:
+            with self.engine.begin() as conn:
+                webhook_alerts.prune(conn, sub.name)
+        return passed
+
+    def _post_alert(self, sub: Subscriber, body: bytes, alert_id: str) -> None:
+        try:
+            deliver(sub, _secret_of(self.secrets, sub.name), body, alert_id,
+                    transport=self.transport, timeout=self.timeout, clock=self.clock)
+        except (DeliveryError, UnknownSubscriberError) as error:
+            note_delivery(self.engine, sub.name, position=None, event_id=alert_id,
+                          at=self.clock(), error=str(error))
+            raise DeliveryError(str(error)) from error
+        note_delivery(self.engine, sub.name, position=None, event_id=alert_id,
+                      at=self.clock())
+
+    def _park_alert_if_exhausted(self, sub: Subscriber, logged: Logged, body: bytes,
+                                 error: str) -> bool:
+        """Count a failed attempt; True if the alert was parked (the subscriber moves on)."""
+        alert_id = str(logged.alert.id)
+        failing = self._failing_alerts.get(sub.name)
+        attempts = 1 if failing is None or failing.alert_id != alert_id else failing.attempts + 1
+        if attempts < self.retry.attempts:
+            delays = list(self.retry.delays())
+            self._failing_alerts[sub.name] = _FailingAlert(
+                alert_id, attempts, time.monotonic() + delays[attempts - 1])
+            log.info("webhook %s: alert %s failed (%s), attempt %d", sub.name, alert_id,
+                     error, attempts)
+            return False
+        self._failing_alerts.pop(sub.name, None)
+        parked_at = self.clock()
+        with self.engine.begin() as conn:
+            # Alerts have no store position: parked ones are numbered -1, -2... per subscriber.
+            lowest = conn.execute(select(func.min(webhook_parked.c.position)).where(
+                webhook_parked.c.subscriber == sub.name)).scalar()
+            upsert(conn, webhook_parked, {
+                "subscriber": sub.name, "position": min(lowest or 0, 0) - 1,
+                "event_id": alert_id, "type": alert_type(logged.alert.kind),
+                "error": error[:4000], "attempts": attempts, "status": "parked", "body": body,
+                "parked_at": parked_at}, ["subscriber", "position"])
+            webhook_alerts.mark(conn, sub.name, logged, "parked", parked_at)
+        DELIVERIES.labels(sub.name, "parked").inc()
+        log.error("webhook %s: parked the alert %s after %d attempts: %s", sub.name, alert_id,
+                  attempts, error)
+        return True
 
     def _save(self, name: str, old: int, new: int) -> bool:
         """Move the position from `old` to `new`; False if a replay moved it meanwhile."""

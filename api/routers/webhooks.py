@@ -20,6 +20,7 @@ from api.deps import Admin, ServicesDep
 from api.schemas import PROBLEM_RESPONSES
 from commands.base import not_a_boolean
 from consumers import webhooks as hooks
+from consumers.webhook_alerts import ALERT_TYPES, ALL_ALERTS
 from domain.catalogue import EVENT_TYPES
 from domain.errors import InvalidTransitionError, InvalidValueError
 
@@ -32,13 +33,16 @@ Name = Annotated[str, Path(pattern=hooks.NAME_PATTERN, examples=["billing"],
 Url = Annotated[str, Field(pattern=r'^https?://[!"$-.0->@-~]+[!-~]*$', max_length=2000,
                            examples=["https://billing.example.com/hooks/crm"])]
 # A name (PaymentReceived) or a CloudEvents type of it this code reads (crm.PaymentReceived.v1;
-# older versions too).
+# older versions too); or an alert's CloudEvents type (crm.alert.reception.v1), or crm.alert.*.
 EventType = Annotated[str, Field(max_length=100, json_schema_extra={"enum": sorted(
     [*EVENT_TYPES, *(f"crm.{name}.v{v}" for name, cls in EVENT_TYPES.items()
-                     for v in range(1, int(getattr(cls, "class_version", 1)) + 1))])})]
+                     for v in range(1, int(getattr(cls, "class_version", 1)) + 1)),
+     *ALERT_TYPES, ALL_ALERTS])})]
 EventTypes = Annotated[list[EventType], Field(
     max_length=200, description="Event type names (`PaymentReceived`) or CloudEvents types "
-                                "(`crm.PaymentReceived.v1`); empty: every event.")]
+                                "(`crm.PaymentReceived.v1`), and alert CloudEvents types "
+                                "(`crm.alert.reception.v1`; `crm.alert.*`: every alert); "
+                                "empty: every event and no alert.")]
 Secret = Annotated[str, Field(min_length=hooks.MIN_SECRET, max_length=200, description=(
     f"The signing secret, at least {hooks.MIN_SECRET} characters; omitted: one is "
     "generated and shown once in the answer."))]
@@ -73,7 +77,7 @@ class WebhookUpdate(_Body):
 
 
 class LastDelivery(BaseModel):
-    position: int
+    position: int | None = Field(description="The event's store position; null for an alert.")
     event_id: str
     at: datetime
 
@@ -83,6 +87,9 @@ class Webhook(BaseModel):
     url: str
     event_types: list[str]
     position: int = Field(description="The last store position delivered, parked or passed.")
+    alert_position: datetime | None = Field(description=(
+        "Where it is in the alert logs: when the newest alert it passed (or found when none "
+        "of its kinds was pending) was logged; null when it asks for no alert."))
     created_at: datetime
     last_delivery: LastDelivery | None
     failures: int = Field(description="Failed attempts in a row (0 after a delivery).")
@@ -107,7 +114,8 @@ class PingResult(BaseModel):
 
 
 class ParkedDelivery(BaseModel):
-    position: int
+    position: int = Field(description="The event's store position; for an alert (which has "
+                                      "none) -1, -2... in the order parked.")
     event_id: str
     type: str
     error: str
@@ -120,7 +128,7 @@ class ParkedList(BaseModel):
 
 
 class ResendResult(BaseModel):
-    resent: list[int] = Field(description="Positions delivered now.")
+    resent: list[int] = Field(description="Positions delivered now (an alert's negative).")
     still_failing: dict[str, str] = Field(description="Position -> the error; still parked.")
 
 
