@@ -22,6 +22,13 @@ kept by a `SecretStore` (the keyring's, wrapped by the master key and re-wrapped
 rotate-master`); the `secret` column of `webhook_subscribers` stays empty (rows written by older
 versions are moved into the store by `create`). Each subscriber's last delivery and current run
 of failures are kept in `webhook_status`.
+
+Alerts: a subscriber that names alert CloudEvents types in `event_types` (`crm.alert.reception.v1`,
+`crm.alert.*`) also gets the alerts of the scheduler's logs, as the very CloudEvents of
+crm.alerts.v1 (`alert_publisher.to_cloudevent`), signed, retried and parked like events (a
+parked alert's position is negative: alerts have none), from its own durable place in the alert
+logs (consumers.webhook_alerts). The loop reads the logs at every poll, and wakes at once on the
+alert hub when it runs beside the scheduler (`attach`).
 """
 
 from __future__ import annotations
