@@ -11,13 +11,18 @@ flood the streams.
 
 The same scan raises the alerts about a client's follow-ups (planned contacts and agreements
 falling due and overdue) and visits (reception), planned in consumers.client_alerts and logged
-in their own table; their next due moment sets the sleep like a situation's.
+in their own table; their next due moment sets the sleep like a situation's. A reception alert
+is raised by the scan after the visit's save; so that a crash between the two does not lose it,
+the first scan and one every `sweep_seconds` also check the visits recorded in the last
+`max_age` that have no reception alert logged and this process has not checked (judged as
+known when recorded; logging is idempotent by the alert id).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +41,7 @@ from consumers.client_alerts import (
     client_alerts_metadata,
     follow_up_alerts,
     reception_alert,
+    unalerted_visits,
     visit_of,
 )
 from consumers.client_alerts import record as record_client_alert
@@ -105,7 +111,7 @@ class AlertScheduler:
                  wait_for: Callable[[int, float], bool] | None = None,
                  poll_seconds: float = 5.0, max_age: timedelta = timedelta(days=1),
                  heartbeat_seconds: float = 15.0, min_interval_seconds: float = 0.2,
-                 timezone: str = "UTC") -> None:
+                 sweep_seconds: float = 300.0, timezone: str = "UTC") -> None:
         self.engine = engine
         self.zone = ZoneInfo(timezone)  # follow-ups fall due when their local day begins
         self.clock = clock
@@ -133,6 +139,9 @@ class AlertScheduler:
         self._visits: list[Visit] = []
         self._follow_next: datetime | None = None  # when the next follow-up alert falls due
         self._sent: dict[UUID, datetime] = {}  # follow-up alerts logged: id -> at
+        self.sweep_seconds = sweep_seconds
+        self._swept: float | None = None  # time.monotonic() of the last sweep of visits
+        self._checked: dict[UUID, datetime] = {}  # visits judged here: subject id -> when
         alerts_metadata.create_all(engine)
         client_alerts_metadata.create_all(engine)
 
@@ -184,6 +193,12 @@ class AlertScheduler:
             visits, self._visits = self._visits, []
         fire: list[Alert] = []
         with self.engine.connect() as conn:
+            if self._swept is None or time.monotonic() - self._swept >= self.sweep_seconds:
+                self._swept = time.monotonic()
+                live = {v.subject_id for v in visits}
+                visits.extend(v for v in unalerted_visits(conn, now - self.max_age)
+                              if v.subject_id not in self._checked
+                              and v.subject_id not in live)
             for visit in visits:
                 try:
                     found = reception_alert(conn, visit, now)
@@ -191,6 +206,7 @@ class AlertScheduler:
                     self.last_error = f"visit {visit.subject_id}: {error}"
                     log.exception("reception alert failed for %s", visit.subject_id)
                     continue
+                self._checked[visit.subject_id] = now
                 if found is not None:
                     fire.append(found)
             due, self._follow_next = follow_up_alerts(conn, now, self.zone, self.max_age,
@@ -199,6 +215,8 @@ class AlertScheduler:
         stale = now - self.max_age - timedelta(days=2)
         for key in [k for k, at in self._sent.items() if at < stale]:
             del self._sent[key]
+        for key in [k for k, at in self._checked.items() if at < stale]:
+            del self._checked[key]
         return fire
 
     def run_once(self) -> list[Alert]:

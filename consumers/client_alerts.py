@@ -23,7 +23,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Column, Connection, MetaData, String, Table, Uuid, select
+from sqlalchemy import JSON, Column, Connection, MetaData, String, Table, Uuid, and_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -35,11 +35,13 @@ from consumers.alert_hub import (
     RECEPTION,
     Alert,
 )
+from projections.activity import contacts
 from projections.base import UtcDateTime
 from projections.card import client_cards
 from projections.follow_ups import FollowUp, next_due, open_follow_ups
 from projections.reception import WINDOW, last_dissatisfaction
 from projections.report_time import day_end, day_start, local_date
+from projections.surveys import work_orders
 
 OVERDUE_AFTER = timedelta(seconds=1)  # overdue once its due instant has passed
 _KINDS = {"planned_contact": (CONTACT_DUE, CONTACT_OVERDUE),
@@ -70,6 +72,9 @@ class Visit:
     subject_id: UUID
     client_id: UUID
     at: datetime
+    # When it was recorded, for a visit found by the sweep: judged as known then, as the scan
+    # after its save would have (None: as known now, that scan).
+    recorded_at: datetime | None = None
 
 
 def visit_of(event: Any) -> Visit | None:
@@ -79,6 +84,29 @@ def visit_of(event: Any) -> Visit | None:
     if kind == "ContactLogged" and getattr(event, "channel", None) == "visit":
         return Visit("contact", event.originator_id, event.client_id, event.occurred_at)
     return None
+
+
+def unalerted_visits(conn: Connection, since: datetime) -> list[Visit]:
+    """The visits recorded since `since` (work orders opened, contacts on the visit channel, as
+    the read models hold them) with no reception alert logged: the sweep's candidates (a crash
+    between a visit's save and its scan left it unchecked)."""
+    log = client_alert_log
+    found: list[Visit] = []
+    for subject, table, id_col, at_col, recorded_col, extra in (
+            ("work_order", work_orders, work_orders.c.work_order_id, work_orders.c.opened_at,
+             work_orders.c.opened_recorded_at, None),
+            ("contact", contacts, contacts.c.contact_id, contacts.c.occurred_at,
+             contacts.c.recorded_at, contacts.c.channel == "visit")):
+        query = (select(id_col.label("id"), table.c.client_id, at_col.label("at"),
+                        recorded_col.label("recorded_at"))
+                 .select_from(table.outerjoin(log, and_(log.c.subject_id == id_col,
+                                                        log.c.kind == RECEPTION)))
+                 .where(recorded_col >= since, log.c.alert_id.is_(None)))
+        if extra is not None:
+            query = query.where(extra)
+        found.extend(Visit(subject, r.id, r.client_id, r.at, r.recorded_at)
+                     for r in conn.execute(query))
+    return found
 
 
 FOLLOW_UP_CREATED = frozenset({"ContactPlanned", "AgreementMade"})
@@ -129,8 +157,9 @@ def follow_up_alerts(conn: Connection, now: datetime, zone: ZoneInfo, max_age: t
 def reception_alert(conn: Connection, visit: Visit, now: datetime,
                     window: timedelta = WINDOW) -> Alert | None:
     """The reception alert for a visit, if the client has an unresolved or recent
-    dissatisfaction at the visit as known now."""
-    found = last_dissatisfaction(conn, visit.client_id, at=visit.at, as_of=now, window=window)
+    dissatisfaction at the visit as known now (or when it was recorded: the sweep's)."""
+    found = last_dissatisfaction(conn, visit.client_id, at=visit.at,
+                                 as_of=visit.recorded_at or now, window=window)
     if found is None:
         return None
     specialist = conn.execute(select(client_cards.c.specialist_id).where(

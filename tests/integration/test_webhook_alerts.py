@@ -1,6 +1,8 @@
 """Alerts to webhook subscribers (issue 18.1): a reception alert reaches a real HTTP receiver
 once, signed, as the same CloudEvent crm.alerts.v1 carries; a restarted dispatcher sends nothing
-again; a failing receiver gets retries, then a parked delivery that a resend delivers."""
+again; a failing receiver gets retries, then a parked delivery that a resend delivers. And a
+reception alert lost to a crash between the visit's save and its scan is raised at the next
+start."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from sqlalchemy import select
 
 from consumers import webhooks
 from consumers.alert_publisher import to_cloudevent
+from consumers.alerts import AlertScheduler
 from consumers.client_alerts import client_alert_log, from_row
 from consumers.dlq import RetryPolicy
 from consumers.main import sealed_reader
@@ -204,3 +207,36 @@ def test_a_receiver_sees_nothing_twice_when_asking_for_a_kind_it_already_had(
                             secrets=secrets)
     assert dispatcher_for(station).step() == 0
     assert len(receiver.requests) == 1
+
+
+def test_a_visit_whose_scan_was_lost_in_a_crash_alerts_when_the_scheduler_starts_again(
+        desk: tuple[Station, Api, ManualClock]) -> None:
+    station, _api, clock = desk
+    scheduler = station.container.alerts
+    assert scheduler is not None
+    client = station.client("2028-01-01T09:00:00+00:00")
+    station.complaint(client, "2028-05-20T10:00:00+00:00")
+    station.settled()
+    scheduler.run_once()
+    # The process "crashes" between the save and the scan: no scheduler sees the save.
+    scheduler.stop()
+    station.container.app.saved_listeners.remove(scheduler.notify)
+    order = station.open(client, "2028-06-01T11:30:00+00:00")
+    happy = station.client("2028-01-01T09:00:00+00:00", name="Bo Happy")
+    station.open(happy, "2028-06-01T11:35:00+00:00")
+    station.settled()
+    assert reception_alerts(station) == {}
+
+    clock.set(t("2028-06-01T12:05:00+00:00"))
+    restarted = AlertScheduler(station.container.engine, clock, scheduler.policy)
+    sent = restarted.run_once()  # its first scan sweeps the last day's visits
+    assert [(a.kind, a.subject_id) for a in sent] == [("reception", order)]
+    assert list(reception_alerts(station)) == [order]
+    assert restarted.run_once() == []  # checked once; logged once
+    again = AlertScheduler(station.container.engine, clock, scheduler.policy)
+    assert again.run_once() == []  # another start finds it logged
+    # A day later the visit is past the sweep's reach (the one-day rule of the alerts).
+    clock.set(t("2028-06-02T12:06:00+00:00"))
+    with station.container.engine.begin() as conn:
+        conn.execute(client_alert_log.delete())
+    assert AlertScheduler(station.container.engine, clock, scheduler.policy).run_once() == []
