@@ -577,15 +577,20 @@ class Dispatcher:
         return passed
 
     def _post(self, sub: Subscriber, body: bytes, event: Any, position: int) -> None:
-        event_id = str(event_id_of(event.originator_id, event.originator_version))
+        self._send(sub, body, str(event_id_of(event.originator_id, event.originator_version)),
+                   position)
+
+    def _send(self, sub: Subscriber, body: bytes, delivery_id: str,
+              position: int | None) -> None:
+        """Deliver one body (an event at `position`, or an alert: no position) and note it."""
         try:
-            deliver(sub, _secret_of(self.secrets, sub.name), body, event_id,
+            deliver(sub, _secret_of(self.secrets, sub.name), body, delivery_id,
                     transport=self.transport, timeout=self.timeout, clock=self.clock)
         except (DeliveryError, UnknownSubscriberError) as error:
-            note_delivery(self.engine, sub.name, position=position, event_id=event_id,
+            note_delivery(self.engine, sub.name, position=position, event_id=delivery_id,
                           at=self.clock(), error=str(error))
             raise DeliveryError(str(error)) from error
-        note_delivery(self.engine, sub.name, position=position, event_id=event_id,
+        note_delivery(self.engine, sub.name, position=position, event_id=delivery_id,
                       at=self.clock())
 
     def _park_if_exhausted(self, sub: Subscriber, position: int, event: Any, body: bytes,
@@ -649,15 +654,7 @@ class Dispatcher:
         return passed
 
     def _post_alert(self, sub: Subscriber, body: bytes, alert_id: str) -> None:
-        try:
-            deliver(sub, _secret_of(self.secrets, sub.name), body, alert_id,
-                    transport=self.transport, timeout=self.timeout, clock=self.clock)
-        except (DeliveryError, UnknownSubscriberError) as error:
-            note_delivery(self.engine, sub.name, position=None, event_id=alert_id,
-                          at=self.clock(), error=str(error))
-            raise DeliveryError(str(error)) from error
-        note_delivery(self.engine, sub.name, position=None, event_id=alert_id,
-                      at=self.clock())
+        self._send(sub, body, alert_id, None)
 
     def _park_alert_if_exhausted(self, sub: Subscriber, logged: Logged, body: bytes,
                                  error: str) -> bool:
